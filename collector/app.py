@@ -1,0 +1,184 @@
+"""Builds the one ASGI application: collector (snippet, POST /e), dashboard and JSON API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collector.config import Config
+from collector.errors import CtrlensError, error_response
+from collector.ingest import Collector, preflight
+from collector.metrics import Metrics
+from collector.storage import Storage, open_storage
+from collector.tracker import Scripts
+from collector.writer import Writer
+from dashboard import api as dashboard_api
+from dashboard import views as dashboard_views
+from dashboard.auth import Auth, ensure_token, session_secret
+from dashboard.templating import render
+
+log = logging.getLogger("ctrlens")
+
+STATIC = Path(__file__).resolve().parent.parent / "dashboard" / "static"
+# Paths that never need a session or dashboard headers: the hot ingest path stays lean.
+COLLECTOR_PATHS = ("/e", "/ctr.js", "/ctr-debug.js", "/healthz", "/metrics")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+RETENTION_EVERY_SECONDS = 3600
+
+
+class DashboardMiddleware:
+    """Sessions and security headers for the dashboard, skipped on the collector's paths.
+
+    The session secret lives in the database (shared by all collector processes), so the
+    session middleware is built on the first request, after the lifespan has opened storage.
+    """
+
+    def __init__(self, app: ASGIApp, secure_cookies: bool) -> None:
+        self.app = app
+        self.secure_cookies = secure_cookies
+        self.sessions: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in COLLECTOR_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.sessions is None:
+            self.sessions = SessionMiddleware(
+                self.app,
+                secret_key=scope["app"].state.session_secret,
+                session_cookie="ctrlens_session",
+                max_age=7 * 24 * 3600,
+                same_site="lax",
+                https_only=self.secure_cookies,
+            )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+            await send(message)
+
+        await self.sessions(scope, receive, send_with_headers)
+
+
+def create_app(
+    config: Config, storage: Storage | None = None, extra_routes: list[BaseRoute] | None = None
+) -> Starlette:
+    """The application; storage is opened in the lifespan unless one is given."""
+    metrics = Metrics()
+    scripts = Scripts()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = storage or await open_storage(config.db)
+        new_token = await ensure_token(store, config.token)
+        if new_token:
+            # Printed once, on the very first start; only its hash is stored.
+            print(f"\n  ctrlens admin token (shown once, keep it safe): {new_token}\n", flush=True)
+        writer = Writer(store, config.batch_window_ms, config.queue_limit, metrics.observe_commit)
+        writer.start()
+        app.state.config = config
+        app.state.storage = store
+        app.state.writer = writer
+        app.state.metrics = metrics
+        app.state.collector = Collector(config, store, writer, metrics)
+        app.state.auth = Auth(store)
+        app.state.session_secret = await session_secret(store)
+        retention = asyncio.create_task(_retention(store, config.retention_days))
+        try:
+            yield
+        finally:
+            retention.cancel()
+            await writer.close()
+            if storage is None:
+                await store.close()
+
+    async def collect(request: Request) -> Response:
+        return await request.app.state.collector.handle(request)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await request.app.state.storage.get_meta("schema")
+        except Exception as exc:  # the answer an operator's probe needs, not a stack trace
+            return JSONResponse({"status": "error", "error": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "queue": request.app.state.writer.depth})
+
+    async def prometheus(request: Request) -> Response:
+        text = request.app.state.metrics.render(request.app.state.writer.depth)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    routes = [
+        Route("/ctr.js", scripts.serve),
+        Route("/ctr-debug.js", scripts.serve),
+        Route("/e", collect, methods=["POST"]),
+        Route("/e", preflight, methods=["OPTIONS"]),
+        Route("/healthz", healthz),
+        Route("/metrics", prometheus),
+        *dashboard_api.routes,
+        *dashboard_views.routes,
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *(extra_routes or []),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(DashboardMiddleware, secure_cookies=config.secure_cookies),
+        ],
+        exception_handlers={CtrlensError: _ctrlens_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+
+
+async def _ctrlens_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CtrlensError)
+    if _wants_html(request):
+        return render(request, "error.html", {"message": exc.message}, status_code=exc.status)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _wants_html(request):
+        return render(request, "error.html", {"message": exc.detail}, status_code=exc.status_code)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith("/api/") and path not in COLLECTOR_PATHS and "session" in request.scope
+
+
+async def _retention(storage: Storage, days: int) -> None:
+    while True:
+        try:
+            cutoff = int((time.time() - days * 86400) * 1000)
+            removed = await storage.delete_raw_before(cutoff)
+            if removed:
+                log.info("retention: deleted %d raw events older than %d days", removed, days)
+        except Exception:
+            log.exception("retention pass failed")
+        await asyncio.sleep(RETENTION_EVERY_SECONDS)

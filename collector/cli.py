@@ -1,0 +1,194 @@
+"""The `ctrlens` command: serve, site, token, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from collector.config import Config
+from collector.errors import CtrlensError
+from collector.sites import validate_origins, validate_site_key
+from collector.storage import Storage, is_postgres_url, open_storage
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        config = Config.load(_flags(args))
+        return int(args.handler(config, args) or 0)
+    except (CtrlensError, ValueError) as exc:
+        message = exc.message if isinstance(exc, CtrlensError) else str(exc)
+        print(f"ctrlens: {message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="SQLite file path or postgresql:// URL (env CTRLENS_DB)")
+    common.add_argument("--config", help="TOML configuration file (env CTRLENS_CONFIG)")
+
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    server.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    server.add_argument("--rate-limit", dest="rate_limit", type=float,
+                        help="POST /e requests per second per client IP; 0 turns it off (default 20)")
+    server.add_argument("--trusted-proxy", dest="trusted_proxies", action="append",
+                        help="address or network of a reverse proxy whose X-Forwarded-For is believed (repeatable)")
+
+    parser = argparse.ArgumentParser(prog="ctrlens", description="Element-level click-through-rate analytics.")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", parents=[common, server], help="run the collector and dashboard")
+    serve.add_argument("--workers", type=int, help="processes (PostgreSQL only; SQLite is single-writer)")
+    serve.set_defaults(handler=_serve)
+
+    site = sub.add_parser("site", help="manage sites")
+    site_sub = site.add_subparsers(dest="site_command", required=True)
+    add = site_sub.add_parser("add", parents=[common], help="add a site")
+    add.add_argument("key", help="the site key used in data-site")
+    add.add_argument("--origin", dest="origins", action="append", required=True,
+                     help="an origin allowed to send events, e.g. https://shop.example (repeatable)")
+    add.add_argument("--name", help="display name (default: the key)")
+    add.add_argument("--timezone", help="IANA time zone for the dashboard's days (default UTC)")
+    add.set_defaults(handler=_site_add)
+    listing = site_sub.add_parser("list", parents=[common], help="list sites")
+    listing.set_defaults(handler=_site_list)
+
+    token = sub.add_parser("token", help="the dashboard's admin token")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    reset = token_sub.add_parser("reset", parents=[common], help="generate a new token and print it")
+    reset.set_defaults(handler=_token_reset)
+
+    demo = sub.add_parser("demo", parents=[common, server], help="run the example site with simulated traffic")
+    demo.add_argument("--days", type=int, default=21, help="days of simulated traffic to seed (default 21)")
+    demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("db", "config", "host", "port", "workers", "rate_limit", "trusted_proxies")
+    flags = {name: getattr(args, name, None) for name in names}
+    if flags["trusted_proxies"]:
+        flags["trusted_proxies"] = tuple(flags["trusted_proxies"])
+    return flags
+
+
+def _with_storage(config: Config, work: Any) -> Any:
+    async def run() -> Any:
+        storage = await open_storage(config.db)
+        try:
+            return await work(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    if config.workers > 1 and not is_postgres_url(config.db):
+        raise ValueError("SQLite has a single writer: --workers > 1 needs a postgresql:// database")
+    _run_server(config)
+    return 0
+
+
+def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
+    import uvicorn
+
+    from collector.app import create_app
+
+    app = create_app(config, extra_routes=extra_routes)
+    print(f"ctrlens listening on http://{config.host}:{config.port}  (database: {config.db})", flush=True)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        proxy_headers=False,  # the client address comes from --trusted-proxy only
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _site_add(config: Config, args: argparse.Namespace) -> int:
+    key = validate_site_key(args.key)
+    origins = validate_origins(args.origins)
+    settings = {"timezone": args.timezone} if args.timezone else {}
+
+    async def work(storage: Storage) -> None:
+        if await storage.get_site(key):
+            raise ValueError(f"site {key!r} exists already")
+        await storage.add_site(key, args.name or key, origins, settings)
+
+    _with_storage(config, work)
+    print(f"added site {key!r}; allowed origins: {', '.join(origins)}")
+    print(f'install tag: <script defer src="https://YOUR-COLLECTOR/ctr.js" data-site="{key}"></script>')
+    return 0
+
+
+def _site_list(config: Config, args: argparse.Namespace) -> int:
+    sites = _with_storage(config, lambda storage: storage.list_sites())
+    if not sites:
+        print("no sites yet: ctrlens site add KEY --origin https://your.site")
+    for site in sites:
+        print(f"{site.key}\t{site.name}\t{' '.join(site.origins)}")
+    return 0
+
+
+def _token_reset(config: Config, args: argparse.Namespace) -> int:
+    from dashboard.auth import reset_token
+
+    token = _with_storage(config, reset_token)
+    print(f"new admin token (shown once): {token}")
+    return 0
+
+
+def _demo(config: Config, args: argparse.Namespace) -> int:
+    from collector.demo import DEMO_SITE, example_routes, simulate_traffic
+    from dashboard.auth import reset_token
+
+    if config.db == Config().db:
+        config = config.replace(db=".ctrlens/demo.db")
+    base = f"http://{config.host}:{config.port}"
+    origins = sorted({base, f"http://localhost:{config.port}", f"http://127.0.0.1:{config.port}"})
+
+    async def prepare(storage: Storage) -> tuple[str | None, int]:
+        site = await storage.get_site(DEMO_SITE)
+        seeded = 0
+        if site is None:
+            await storage.add_site(DEMO_SITE, "Acme Analytics (demo)", origins)
+            seeded = await simulate_traffic(storage, DEMO_SITE, days=args.days, base_url=base)
+        else:
+            await storage.update_site(DEMO_SITE, origins=sorted({*site.origins, *origins}))
+        token = None if config.token else await reset_token(storage)
+        return token, seeded
+
+    if args.reset and not is_postgres_url(config.db):
+        for suffix in ("", "-wal", "-shm"):
+            Path(config.db + suffix).unlink(missing_ok=True)
+    print("preparing the demo database…", flush=True)
+    token, seeded = _with_storage(config, prepare)
+    if seeded:
+        print(f"seeded {seeded:,} simulated events over {args.days} days")
+    print(
+        "\n  ctrlens demo is running:\n"
+        f"    example site (variant A or B):  {base}/example/\n"
+        f"    dashboard:                      {base}/sites/{DEMO_SITE}\n"
+        f"    admin token:                    {token or '(your CTRLENS_TOKEN)'}\n"
+        "  Scroll the example page, click a few calls-to-action, then refresh the dashboard.\n",
+        flush=True,
+    )
+    _run_server(config, extra_routes=example_routes())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""The one configuration object: built once from CLI flags, environment and a TOML file.
+
+Precedence: command-line flag > environment variable (`CTRLENS_*`) > TOML file
+(`--config` or `CTRLENS_CONFIG`) > default. This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str = "ctrlens.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    token: str | None = None
+    # Requests per second per client IP on POST /e (token bucket, burst = 4 s worth); 0 = off.
+    rate_limit: float = 20.0
+    trusted_proxies: tuple[str, ...] = ()
+    # Group commit: how long the writer waits for more requests before committing a batch.
+    batch_window_ms: float = 2.0
+    # Events waiting for the writer before POST /e answers 503.
+    queue_limit: int = 20_000
+    retention_days: int = 395
+    secure_cookies: bool = False
+    log_level: str = "info"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        flags: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Config:
+        flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        toml_path = flags.pop("config", None) or environ.get("CTRLENS_CONFIG")
+        if toml_path:
+            values.update(_from_toml(Path(toml_path)))
+        values.update(_from_environ(environ))
+        values.update(flags)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Config:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(f"unknown configuration setting {name!r}")
+            kwargs[name] = _coerce(name, known[name].type, value)
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+_ENV = {
+    "db": "CTRLENS_DB",
+    "host": "CTRLENS_HOST",
+    "port": "CTRLENS_PORT",
+    "workers": "CTRLENS_WORKERS",
+    "token": "CTRLENS_TOKEN",
+    "rate_limit": "CTRLENS_RATE_LIMIT",
+    "trusted_proxies": "CTRLENS_TRUSTED_PROXY",
+    "batch_window_ms": "CTRLENS_BATCH_WINDOW_MS",
+    "queue_limit": "CTRLENS_QUEUE_LIMIT",
+    "retention_days": "CTRLENS_RETENTION_DAYS",
+    "secure_cookies": "CTRLENS_SECURE_COOKIES",
+    "log_level": "CTRLENS_LOG_LEVEL",
+}
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {name: environ[var] for name, var in _ENV.items() if environ.get(var)}
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return dict(data.get("ctrlens", data))
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    kind = str(kind)
+    try:
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        if kind.startswith("bool"):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"configuration setting {name!r}: {value!r} is not a valid {kind}") from exc
+    return value

@@ -1,0 +1,75 @@
+"""The Events API's wire format (DESIGN §3) and the enriched event the writer stores.
+
+Validation is msgspec's: the envelope is decoded strictly, then each event on its own, so one
+bad event is rejected with its reason while the rest of the batch is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_EVENTS = 200
+
+# Printable text: no control characters (C0, DEL, C1).
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=_PRINTABLE)]
+Url = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f]+$")]
+Referrer = Annotated[str, msgspec.Meta(max_length=2048, pattern=_PRINTABLE)]
+Millis = Annotated[int, msgspec.Meta(ge=0, le=10**14)]
+
+EventType = Literal["impression", "click"]
+Kind = Literal["cta", "banner", "link", "nav"]
+KINDS: tuple[str, ...] = ("cta", "banner", "link", "nav")
+DEFAULT_KIND = "banner"
+
+
+class Envelope(msgspec.Struct):
+    site: Name
+    pageview: Name
+    url: Url
+    events: list[msgspec.Raw]
+    referrer: Referrer | None = None
+    variant: Name | None = None
+    account: Name | None = None
+
+
+class Event(msgspec.Struct):
+    id: Name
+    type: EventType
+    element: Name
+    ts: Millis | None = None
+    kind: Kind | None = None
+    variant: Name | None = None
+    via_click: bool = False
+
+
+class StoredEvent(msgspec.Struct, array_like=True):
+    """An accepted event with everything the server adds; one row of `events`."""
+
+    site: str
+    event_id: str
+    pageview: str
+    type: str
+    element: str
+    kind: str
+    variant: str
+    account: str
+    page: str
+    url: str
+    referrer: str
+    source: str
+    device: str
+    visitor: str
+    via_click: bool
+    ts_client: int | None
+    ts_server: int
+
+
+STORED_COLUMNS = tuple(StoredEvent.__struct_fields__)
+
+envelope_decoder = msgspec.json.Decoder(Envelope)
+event_decoder = msgspec.json.Decoder(Event)

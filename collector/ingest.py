@@ -1,0 +1,235 @@
+"""POST /e: check, validate, enrich, hand to the writer, answer 202 once committed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from collector.config import Config
+from collector.errors import (
+    CtrlensError,
+    InvalidRequest,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+    UnknownSite,
+    UnsupportedMediaType,
+    error_response,
+)
+from collector.events import (
+    DEFAULT_KIND,
+    MAX_BODY_BYTES,
+    MAX_EVENTS,
+    Envelope,
+    StoredEvent,
+    envelope_decoder,
+    event_decoder,
+)
+from collector.metrics import Metrics
+from collector.privacy import VisitorIds, device_class, is_bot, page_path, traffic_source
+from collector.ratelimit import ClientAddress, RateLimiter
+from collector.storage import Rejection, Site, Storage
+from collector.writer import Writer
+
+CONTENT_TYPES = ("application/json", "text/plain")
+SITE_CACHE_SECONDS = 5.0
+SAMPLE_BYTES = 2048
+
+_encode = msgspec.json.Encoder().encode
+
+
+class Collector:
+    """Everything POST /e needs, built once per process."""
+
+    def __init__(self, config: Config, storage: Storage, writer: Writer, metrics: Metrics) -> None:
+        self.config = config
+        self.storage = storage
+        self.writer = writer
+        self.metrics = metrics
+        self.visitors = VisitorIds(storage)
+        self.limiter = RateLimiter(config.rate_limit)
+        self.addresses = ClientAddress(config.trusted_proxies)
+        self._sites: dict[str, tuple[float, Site | None]] = {}
+
+    async def site(self, key: str) -> Site | None:
+        """Sites are cached briefly so a busy collector does not read them per request."""
+        now = time.monotonic()
+        cached = self._sites.get(key)
+        if cached is not None and now - cached[0] < SITE_CACHE_SECONDS:
+            return cached[1]
+        site = await self.storage.get_site(key)
+        if len(self._sites) > 10_000:
+            self._sites.clear()
+        self._sites[key] = (now, site)
+        return site
+
+    def forget_site(self, key: str) -> None:
+        self._sites.pop(key, None)
+
+    async def handle(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+        try:
+            response = await self._collect(request, origin)
+        except CtrlensError as exc:
+            response = error_response(exc)
+            if not isinstance(exc, OriginNotAllowed):
+                response.headers.update(cors)
+        else:
+            response.headers.update(cors)
+        self.metrics.requests[response.status_code] += 1
+        return response
+
+    async def _collect(self, request: Request, origin: str | None) -> Response:
+        client = self.addresses.resolve(
+            request.client.host if request.client else "", request.headers.get("x-forwarded-for")
+        )
+        wait = self.limiter.take(client)
+        if wait:
+            self._reject_unattributed("rate_limited")
+            raise RateLimited(
+                "too many requests from this address; retry later", RateLimiter.retry_after(wait)
+            )
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in CONTENT_TYPES:
+            self._reject_unattributed("unsupported_media_type")
+            raise UnsupportedMediaType(
+                "Content-Type must be application/json or text/plain (JSON inside)"
+            )
+        body = await _read_body(request)
+        try:
+            envelope = envelope_decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            self._reject_unattributed("malformed")
+            raise InvalidRequest(f"invalid envelope: {exc}") from None
+        except msgspec.DecodeError as exc:
+            self._reject_unattributed("malformed")
+            raise InvalidRequest(f"malformed JSON: {exc}") from None
+        if len(envelope.events) > MAX_EVENTS:
+            await self._reject(envelope.site, "too_many_events", len(envelope.events), body)
+            raise PayloadTooLarge(f"a batch holds at most {MAX_EVENTS} events")
+        if not envelope.events:
+            raise InvalidRequest("events must hold at least one event")
+
+        site = await self.site(envelope.site)
+        if site is None:
+            self._reject_unattributed("unknown_site")
+            raise UnknownSite(f"unknown site {envelope.site!r}")
+        if not origin or not site.allows_origin(origin):
+            await self._reject(site.key, "origin", len(envelope.events), body)
+            if not origin:
+                raise OriginNotAllowed(
+                    "missing Origin header; send one of the site's allowed origins"
+                )
+            raise OriginNotAllowed(f"origin {origin!r} is not allowed for site {site.key!r}")
+
+        user_agent = request.headers.get("user-agent", "")[:512]
+        if is_bot(user_agent) and not site.settings.get("allow_bots", False):
+            rejected = [{"index": i, "reason": "bot"} for i in range(len(envelope.events))]
+            await self._reject(site.key, "bot", len(envelope.events), None)
+            return _accepted(0, 0, rejected)
+
+        now_ms = int(time.time() * 1000)
+        events, rejected = await self._enrich(site, envelope, client, user_agent, now_ms)
+        rejections = []
+        if rejected:
+            rejections.append(Rejection(site.key, "invalid", len(rejected), _sample(body)))
+            self.metrics.rejected["invalid"] += len(rejected)
+        if not events:
+            self.writer.record(rejections)
+            return _accepted(0, 0, rejected)
+        result = await self.writer.submit(events, rejections)
+        self.metrics.accepted += result.accepted
+        self.metrics.duplicates += result.duplicates
+        return _accepted(result.accepted, result.duplicates, rejected)
+
+    async def _enrich(
+        self, site: Site, envelope: Envelope, client: str, user_agent: str, now_ms: int
+    ) -> tuple[list[StoredEvent], list[dict[str, Any]]]:
+        page = page_path(envelope.url)
+        source = traffic_source(envelope.url, envelope.referrer)
+        device = device_class(user_agent)
+        visitor = await self.visitors.visitor(site.key, client, user_agent, now_ms / 1000)
+        events: list[StoredEvent] = []
+        rejected: list[dict[str, Any]] = []
+        for index, raw in enumerate(envelope.events):
+            try:
+                event = event_decoder.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                rejected.append({"index": index, "reason": str(exc)})
+                continue
+            events.append(
+                StoredEvent(
+                    site=site.key,
+                    event_id=event.id,
+                    pageview=envelope.pageview,
+                    type=event.type,
+                    element=event.element,
+                    kind=event.kind or DEFAULT_KIND,
+                    variant=event.variant or envelope.variant or "",
+                    account=envelope.account or "",
+                    page=page,
+                    url=envelope.url,
+                    referrer=envelope.referrer or "",
+                    source=source,
+                    device=device,
+                    visitor=visitor,
+                    via_click=event.via_click,
+                    ts_client=event.ts,
+                    ts_server=now_ms,
+                )
+            )
+        return events, rejected
+
+    def _reject_unattributed(self, reason: str) -> None:
+        """Requests that name no known site are counted in /metrics only."""
+        self.metrics.rejected[reason] += 1
+
+    async def _reject(self, site: str, reason: str, count: int, body: bytes | None) -> None:
+        self.metrics.rejected[reason] += count
+        if await self.site(site) is not None:
+            self.writer.record([Rejection(site, reason, count, _sample(body) if body else None)])
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _sample(body: bytes) -> str:
+    return body[:SAMPLE_BYTES].decode("utf-8", "replace")
+
+
+def _accepted(accepted: int, duplicates: int, rejected: list[dict[str, Any]]) -> Response:
+    return Response(
+        _encode({"accepted": accepted, "duplicates": duplicates, "rejected": rejected}),
+        status_code=202,
+        media_type="application/json",
+    )
+
+
+async def preflight(request: Request) -> Response:
+    """CORS preflight for application/json senders; the POST itself checks the site's origins."""
+    origin = request.headers.get("origin", "*")
+    return Response(
+        status_code=204,
+        headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "86400",
+            "Vary": "Origin",
+        },
+    )
+

@@ -1,0 +1,67 @@
+"""Operator metrics in the Prometheus text format (GET /metrics)."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.duplicates = 0
+        self.requests: dict[int, int] = defaultdict(int)
+        self.rejected: dict[str, int] = defaultdict(int)
+        self.queue_depth = 0
+        self.commits = 0
+        self._commit_buckets = [0] * (len(BUCKETS) + 1)
+        self._commit_sum = 0.0
+
+    def observe_commit(self, events: int, inserted: int, seconds: float, depth: int) -> None:
+        self.commits += 1
+        self._commit_buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self._commit_sum += seconds
+        self.queue_depth = depth
+
+    def render(self, queue_depth: int) -> str:
+        lines = [
+            "# HELP ctrlens_events_accepted_total Events stored.",
+            "# TYPE ctrlens_events_accepted_total counter",
+            f"ctrlens_events_accepted_total {self.accepted}",
+            "# HELP ctrlens_events_duplicate_total Events whose id was already stored.",
+            "# TYPE ctrlens_events_duplicate_total counter",
+            f"ctrlens_events_duplicate_total {self.duplicates}",
+            "# HELP ctrlens_events_rejected_total Events rejected or dropped, by reason.",
+            "# TYPE ctrlens_events_rejected_total counter",
+        ]
+        lines += [
+            f'ctrlens_events_rejected_total{{reason="{reason}"}} {n}'
+            for reason, n in sorted(self.rejected.items())
+        ]
+        lines += [
+            "# HELP ctrlens_ingest_requests_total POST /e answers by status code.",
+            "# TYPE ctrlens_ingest_requests_total counter",
+        ]
+        lines += [
+            f'ctrlens_ingest_requests_total{{status="{code}"}} {n}'
+            for code, n in sorted(self.requests.items())
+        ]
+        lines += [
+            "# HELP ctrlens_writer_queue_depth Events waiting for the writer.",
+            "# TYPE ctrlens_writer_queue_depth gauge",
+            f"ctrlens_writer_queue_depth {queue_depth}",
+            "# HELP ctrlens_commit_seconds Time to commit one batch.",
+            "# TYPE ctrlens_commit_seconds histogram",
+        ]
+        running = 0
+        for bound, n in zip((*BUCKETS, float("inf")), self._commit_buckets):
+            running += n
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            lines.append(f'ctrlens_commit_seconds_bucket{{le="{le}"}} {running}')
+        lines += [
+            f"ctrlens_commit_seconds_sum {self._commit_sum:.6f}",
+            f"ctrlens_commit_seconds_count {self.commits}",
+        ]
+        return "\n".join(lines) + "\n"

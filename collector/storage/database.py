@@ -1,0 +1,72 @@
+"""The driver interface every backend implements, and the SQL helpers both share.
+
+SQL in ctrlens is written once, with `?` placeholders and syntax that SQLite (3.35+) and
+PostgreSQL both accept (`ON CONFLICT`, `RETURNING`, row values). A driver turns the
+placeholders into its own style and owns connections, transactions and migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+Row = tuple[Any, ...]
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+
+# Rows per multi-row statement: keeps SQLite under its 32,766-variable limit and PostgreSQL
+# under 65,535 parameters for the widest table (17 columns).
+CHUNK_ROWS = 500
+
+
+class Connection(Protocol):
+    """One connection inside a transaction."""
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+class Database(Connection, Protocol):
+    """A backend: reads outside transactions, writes inside `transaction()`."""
+
+    dialect: str
+    url: str
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    async def migrate(self) -> int:
+        """Bring the schema to the newest version; return that version."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+def placeholders(rows: int, columns: int) -> str:
+    """`(?,?),(?,?)` for a multi-row VALUES list."""
+    one = "(" + ",".join("?" * columns) + ")"
+    return ",".join([one] * rows)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK_ROWS) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def flatten(rows: Iterable[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """The schema files of one dialect as (version, sql), oldest first."""
+    found = []
+    for path in sorted((SCHEMA_DIR / dialect).glob("*.sql")):
+        version = int(path.name.split("_", 1)[0])
+        found.append((version, path.read_text()))
+    return found

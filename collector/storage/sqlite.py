@@ -1,0 +1,130 @@
+"""SQLite backend (aiosqlite): one file, WAL, one writer connection and a few readers.
+
+Every write goes through the single writer connection, serialised by a lock, so SQLite never
+sees two writers; readers use their own connections and, thanks to WAL, never block it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from collector.storage.database import Row, migrations
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # FULL: a 202 promises the events survive a crash or power cut, not only a process kill.
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-65536",
+)
+
+
+class SQLiteConnection:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self.conn.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+
+class SQLiteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, path: str, readers: int = 2) -> None:
+        self.path = path
+        self.url = path
+        self._reader_count = readers
+        self._writer: SQLiteConnection | None = None
+        self._readers: list[SQLiteConnection] = []
+        self._next_reader: Iterable[SQLiteConnection] = iter(())
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> SQLiteDatabase:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = SQLiteConnection(await self._connect())
+        return self
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def _open_readers(self) -> None:
+        for _ in range(self._reader_count):
+            conn = await self._connect()
+            await conn.execute("PRAGMA query_only=ON")
+            self._readers.append(SQLiteConnection(conn))
+        self._next_reader = itertools.cycle(self._readers)
+
+    @property
+    def writer(self) -> SQLiteConnection:
+        assert self._writer is not None, "database is not open"
+        return self._writer
+
+    async def _reader(self) -> SQLiteConnection:
+        if not self._readers:
+            await self._open_readers()
+        return next(iter(self._next_reader))
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await (await self._reader()).fetch(sql, params)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        async with self.transaction() as tx:
+            await tx.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteConnection]:
+        async with self._write_lock:
+            await self.writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.writer
+            except BaseException:
+                await self.writer.execute("ROLLBACK")
+                raise
+            await self.writer.execute("COMMIT")
+
+    async def schema_version(self) -> int:
+        rows = await self.writer.fetch("PRAGMA user_version")
+        return int(rows[0][0])
+
+    async def migrate(self) -> int:
+        version = await self.schema_version()
+        for target, sql in migrations(self.dialect):
+            if target <= version:
+                continue
+            async with self._write_lock:
+                # executescript commits on its own; wrap the script and the version bump in one
+                # transaction so a crash mid-migration leaves the old schema intact.
+                await self.writer.conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={target};\nCOMMIT;"
+                )
+            version = target
+        return version
+
+    async def close(self) -> None:
+        for conn in [*self._readers, *([self._writer] if self._writer else [])]:
+            await conn.conn.close()
+        self._readers = []
+        self._writer = None

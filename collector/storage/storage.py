@@ -1,0 +1,528 @@
+"""Every SQL statement ctrlens runs, over any `Database` backend.
+
+The write path turns a batch of accepted events into raw rows plus rollups inside one
+transaction; the read path answers the dashboard from rollups only.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.events import STORED_COLUMNS, StoredEvent
+from collector.storage.database import Connection, Database, chunks, flatten, placeholders
+
+HOUR = 3600
+DAY = 86400
+MAX_SAMPLES_PER_SITE = 100
+
+
+@dataclass(frozen=True)
+class Site:
+    key: str
+    name: str
+    origins: tuple[str, ...]
+    settings: dict[str, Any]
+    created_at: int
+
+    def allows_origin(self, origin: str) -> bool:
+        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in self.origins}
+
+
+@dataclass
+class Rejection:
+    site: str
+    reason: str
+    count: int = 1
+    sample: str | None = None
+
+
+@dataclass
+class WriteBatch:
+    events: list[StoredEvent] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class _Cell:
+    """One pageview_elements row: where an impression and its clicks are counted."""
+
+    kind: str
+    variant: str
+    page: str
+    account: str
+    source: str
+    device: str
+    visitor: str
+    hour: int
+
+
+_EVENT_INSERT = (
+    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES {{values}} "
+    "ON CONFLICT (site, event_id) DO NOTHING RETURNING site, event_id"
+)
+
+
+class Storage:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- meta -------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self.db.fetch("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def meta_default(self, key: str, value: str) -> str:
+        """Store `value` under `key` unless one is there; return the stored value."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, value),
+            )
+            rows = await tx.fetch("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0]
+
+    # -- sites ------------------------------------------------------------------------------
+
+    async def add_site(
+        self, key: str, name: str, origins: Sequence[str], settings: dict[str, Any] | None = None
+    ) -> Site:
+        site = Site(key, name, tuple(origins), dict(settings or {}), int(time.time()))
+        await self.db.execute(
+            "INSERT INTO sites (key, name, origins, settings, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key, name, json.dumps(list(origins)), json.dumps(site.settings), site.created_at),
+        )
+        return site
+
+    async def update_site(
+        self,
+        key: str,
+        *,
+        name: str | None = None,
+        origins: Sequence[str] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Site | None:
+        current = await self.get_site(key)
+        if current is None:
+            return None
+        await self.db.execute(
+            "UPDATE sites SET name = ?, origins = ?, settings = ? WHERE key = ?",
+            (
+                name if name is not None else current.name,
+                json.dumps(list(origins if origins is not None else current.origins)),
+                json.dumps(settings if settings is not None else current.settings),
+                key,
+            ),
+        )
+        return await self.get_site(key)
+
+    async def get_site(self, key: str) -> Site | None:
+        rows = await self.db.fetch(
+            "SELECT key, name, origins, settings, created_at FROM sites WHERE key = ?", (key,)
+        )
+        return _site(rows[0]) if rows else None
+
+    async def list_sites(self) -> list[Site]:
+        rows = await self.db.fetch(
+            "SELECT key, name, origins, settings, created_at FROM sites ORDER BY key"
+        )
+        return [_site(row) for row in rows]
+
+    # -- salts ------------------------------------------------------------------------------
+
+    async def salt(self, day: int) -> str:
+        """The salt of `day`, created on first use; salts older than yesterday are deleted."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO salts (day, salt) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+                (day, secrets.token_hex(32)),
+            )
+            await tx.execute("DELETE FROM salts WHERE day < ?", (day - 1,))
+            rows = await tx.fetch("SELECT salt FROM salts WHERE day = ?", (day,))
+        return rows[0][0]
+
+    async def salt_days(self) -> list[int]:
+        return [row[0] for row in await self.db.fetch("SELECT day FROM salts ORDER BY day")]
+
+    # -- the write path ---------------------------------------------------------------------
+
+    async def write(self, batch: WriteBatch) -> set[tuple[str, str]]:
+        """Store a batch in one transaction; return the (site, event_id) pairs that were new."""
+        async with self.db.transaction() as tx:
+            inserted = await self._insert_events(tx, batch.events)
+            fresh = [e for e in batch.events if (e.site, e.event_id) in inserted]
+            if fresh:
+                await _Rollup(tx, fresh).apply()
+            if batch.rejections:
+                await self._count_rejections(tx, batch.rejections)
+        return inserted
+
+    async def _insert_events(
+        self, tx: Connection, events: Sequence[StoredEvent]
+    ) -> set[tuple[str, str]]:
+        inserted: set[tuple[str, str]] = set()
+        for part in chunks(events):
+            rows = [_event_row(e) for e in part]
+            sql = _EVENT_INSERT.format(values=placeholders(len(rows), len(STORED_COLUMNS)))
+            for site, event_id in await tx.fetch(sql, flatten(rows)):
+                inserted.add((site, event_id))
+        return inserted
+
+    async def _count_rejections(self, tx: Connection, rejections: Sequence[Rejection]) -> None:
+        now = int(time.time())
+        day = now // DAY
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for r in rejections:
+            counts[(r.site, r.reason)] += r.count
+        rows = sorted((site, day, reason, n) for (site, reason), n in counts.items())
+        await tx.execute(
+            f"INSERT INTO rejections (site, day, reason, count) VALUES {placeholders(len(rows), 4)} "
+            "ON CONFLICT (site, day, reason) DO UPDATE SET count = rejections.count + excluded.count",
+            flatten(rows),
+        )
+        samples = [(r.site, now * 1000, r.reason, r.sample) for r in rejections if r.sample]
+        if samples:
+            await tx.executemany(
+                "INSERT INTO rejected_samples (site, ts, reason, payload) VALUES (?, ?, ?, ?)",
+                samples,
+            )
+            for site in {s[0] for s in samples}:
+                await tx.execute(
+                    "DELETE FROM rejected_samples WHERE site = ? AND id NOT IN "
+                    "(SELECT id FROM rejected_samples WHERE site = ? ORDER BY id DESC LIMIT ?)",
+                    (site, site, MAX_SAMPLES_PER_SITE),
+                )
+
+    async def delete_raw_before(self, ts_ms: int) -> int:
+        """Retention: drop raw events and per-page-view ledgers older than `ts_ms`; keep rollups."""
+        hour = ts_ms // 1000 // HOUR * HOUR
+        async with self.db.transaction() as tx:
+            deleted = await tx.fetch("DELETE FROM events WHERE ts_server < ? RETURNING 1", (ts_ms,))
+            await tx.execute("DELETE FROM pageview_elements WHERE hour < ?", (hour,))
+            await tx.execute("DELETE FROM pageviews WHERE hour < ?", (hour,))
+            await tx.execute("DELETE FROM visitor_elements WHERE day < ?", (hour // DAY,))
+        return len(deleted)
+
+    # -- the read path ----------------------------------------------------------------------
+
+    async def element_counts(
+        self,
+        site: str,
+        hour_from: int,
+        hour_to: int,
+        group: str = "none",
+        kind: str | None = None,
+        variant: str | None = None,
+        page: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Counts per element (and per variant or page when grouped) over [hour_from, hour_to)."""
+        extra = {"none": [], "variant": ["variant"], "page": ["page"]}[group]
+        where = ["site = ?", "hour >= ?", "hour < ?"]
+        params: list[Any] = [site, hour_from, hour_to]
+        for column, value in (("kind", kind), ("variant", variant), ("page", page)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        keys = ", ".join(["element", *extra])
+        rows = await self.db.fetch(
+            f"SELECT {keys}, MAX(kind), SUM(impressions), SUM(clicks), SUM(total_clicks), "
+            f"SUM(viewers), SUM(clickers), SUM(via_click) FROM rollups "
+            f"WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}",
+            params,
+        )
+        names = ["element", *extra, "kind", "impressions", "clicks", "total_clicks", "viewers",
+                 "clickers", "via_click"]
+        return [
+            {name: (int(v) if name not in ("element", "variant", "page", "kind") else v)
+             for name, v in zip(names, row)}
+            for row in rows
+        ]
+
+    async def raw_events(self, site: str, limit: int = 100_000) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(
+            f"SELECT {', '.join(STORED_COLUMNS)} FROM events WHERE site = ? "
+            "ORDER BY ts_server, event_id LIMIT ?",
+            (site, limit),
+        )
+        return [dict(zip(STORED_COLUMNS, row)) for row in rows]
+
+    async def rejection_counts(self, site: str, day_from: int = 0, day_to: int = 2**31) -> dict[str, int]:
+        rows = await self.db.fetch(
+            "SELECT reason, SUM(count) FROM rejections WHERE site = ? AND day >= ? AND day <= ? "
+            "GROUP BY reason ORDER BY reason",
+            (site, day_from, day_to),
+        )
+        return {reason: int(n) for reason, n in rows}
+
+    async def rejected_samples(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(
+            "SELECT ts, reason, payload FROM rejected_samples WHERE site = ? ORDER BY id DESC LIMIT ?",
+            (site, limit),
+        )
+        return [{"ts": ts, "reason": reason, "payload": payload} for ts, reason, payload in rows]
+
+    async def recount(self, site: str) -> dict[str, dict[str, int]]:
+        """Element totals recomputed from raw events alone, to check the rollups against."""
+        rows = await self.db.fetch(
+            "SELECT element, COUNT(*), SUM(clicked), SUM(n_clicks) FROM ("
+            "  SELECT element, pageview,"
+            "    MAX(CASE WHEN type = 'click' THEN 1 ELSE 0 END) AS clicked,"
+            "    SUM(CASE WHEN type = 'click' THEN 1 ELSE 0 END) AS n_clicks"
+            "  FROM events WHERE site = ? GROUP BY element, pageview"
+            ") per_pageview GROUP BY element",
+            (site,),
+        )
+        return {
+            element: {"impressions": int(i), "clicks": int(c), "total_clicks": int(t)}
+            for element, i, c, t in rows
+        }
+
+
+def _site(row: tuple[Any, ...]) -> Site:
+    key, name, origins, settings, created_at = row
+    return Site(key, name, tuple(json.loads(origins)), json.loads(settings), int(created_at))
+
+
+def _event_row(e: StoredEvent) -> tuple[Any, ...]:
+    return (
+        e.site, e.event_id, e.pageview, e.type, e.element, e.kind, e.variant, e.account, e.page,
+        e.url, e.referrer, e.source, e.device, e.visitor, int(e.via_click), e.ts_client,
+        e.ts_server,
+    )
+
+
+class _Rollup:
+    """Turns freshly inserted events into ledger rows and rollup increments.
+
+    Every "first time" decision (first impression of an element in a page view, first click,
+    first view by a visitor that day) is made by the database with ON CONFLICT DO NOTHING /
+    UPDATE ... WHERE clicked = 0 RETURNING, so concurrent writers (several PostgreSQL
+    collectors) can never count the same thing twice.
+    """
+
+    def __init__(self, tx: Connection, events: Sequence[StoredEvent]) -> None:
+        self.tx = tx
+        self.events = events
+        self.rollups: dict[tuple[str, str, str, str, int], list[int]] = defaultdict(
+            lambda: [0, 0, 0, 0, 0, 0]  # impressions, via_click, clicks, total_clicks, viewers, clickers
+        )
+        self.kinds: dict[tuple[str, str, str, str, int], str] = {}
+        self.breakdowns: dict[tuple[str, str, str, int, str, str], list[int]] = defaultdict(
+            lambda: [0, 0, 0]  # impressions, clicks, total_clicks
+        )
+        self.pageviews: dict[tuple[str, str, str, int], int] = defaultdict(int)
+
+    async def apply(self) -> None:
+        by_site: dict[str, list[StoredEvent]] = defaultdict(list)
+        for e in self.events:
+            by_site[e.site].append(e)
+        for site, events in by_site.items():
+            await self._site(site, events)
+        await self._flush()
+
+    async def _site(self, site: str, events: list[StoredEvent]) -> None:
+        await self._pageviews(site, events)
+        groups: dict[tuple[str, str], list[StoredEvent]] = defaultdict(list)
+        for e in events:
+            groups[(e.pageview, e.element)].append(e)
+
+        new_cells = await self._insert_cells(site, groups)
+        cells = await self._cells(site, list(groups))
+        clicked_keys = [key for key, evs in groups.items() if any(e.type == "click" for e in evs)]
+        newly_clicked = await self._mark_clicked(site, clicked_keys)
+
+        first_views: list[tuple[tuple[str, str], _Cell]] = []
+        first_clicks: list[tuple[tuple[str, str], _Cell]] = []
+        for key, evs in groups.items():
+            cell = cells[key]
+            roll = self._roll(site, key[1], cell)
+            n_clicks = sum(1 for e in evs if e.type == "click")
+            dims = _dimensions(cell)
+            if key in new_cells:
+                impression = next((e for e in evs if e.type == "impression"), None)
+                roll[0] += 1
+                roll[1] += 1 if impression is None or impression.via_click else 0
+                first_views.append((key, cell))
+                for dim in dims:
+                    self.breakdowns[(site, key[1], cell.variant, cell.hour // DAY, *dim)][0] += 1
+            if key in newly_clicked:
+                roll[2] += 1
+                first_clicks.append((key, cell))
+            roll[3] += n_clicks
+            for dim in dims:
+                counts = self.breakdowns[(site, key[1], cell.variant, cell.hour // DAY, *dim)]
+                counts[1] += 1 if key in newly_clicked else 0
+                counts[2] += n_clicks
+        await self._visitors(site, first_views, first_clicks)
+
+    def _roll(self, site: str, element: str, cell: _Cell) -> list[int]:
+        key = (site, element, cell.variant, cell.page, cell.hour)
+        self.kinds[key] = cell.kind
+        return self.rollups[key]
+
+    async def _pageviews(self, site: str, events: list[StoredEvent]) -> None:
+        first: dict[str, StoredEvent] = {}
+        for e in events:
+            first.setdefault(e.pageview, e)
+        rows = [(site, pv, e.variant, e.page, e.ts_server // 1000 // HOUR * HOUR) for pv, e in first.items()]
+        for part in chunks(rows):
+            new = await self.tx.fetch(
+                f"INSERT INTO pageviews (site, pageview, variant, page, hour) VALUES "
+                f"{placeholders(len(part), 5)} ON CONFLICT (site, pageview) DO NOTHING "
+                "RETURNING variant, page, hour",
+                flatten(part),
+            )
+            for variant, page, hour in new:
+                self.pageviews[(site, variant, page, hour)] += 1
+
+    async def _insert_cells(
+        self, site: str, groups: dict[tuple[str, str], list[StoredEvent]]
+    ) -> set[tuple[str, str]]:
+        rows = []
+        for (pageview, element), evs in groups.items():
+            e = evs[0]
+            hour = e.ts_server // 1000 // HOUR * HOUR
+            rows.append((site, pageview, element, e.kind, e.variant, e.page, e.account, e.source,
+                         e.device, e.visitor, hour))
+        new: set[tuple[str, str]] = set()
+        for part in chunks(rows):
+            for pageview, element in await self.tx.fetch(
+                "INSERT INTO pageview_elements (site, pageview, element, kind, variant, page, "
+                f"account, source, device, visitor, hour) VALUES {placeholders(len(part), 11)} "
+                "ON CONFLICT (site, pageview, element) DO NOTHING RETURNING pageview, element",
+                flatten(part),
+            ):
+                new.add((pageview, element))
+        return new
+
+    async def _cells(self, site: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Cell]:
+        cells: dict[tuple[str, str], _Cell] = {}
+        for part in chunks(keys):
+            for row in await self.tx.fetch(
+                "SELECT pageview, element, kind, variant, page, account, source, device, visitor, "
+                "hour FROM pageview_elements WHERE site = ? AND (pageview, element) IN "
+                f"(VALUES {placeholders(len(part), 2)})",
+                [site, *flatten(part)],
+            ):
+                cells[(row[0], row[1])] = _Cell(*row[2:])
+        return cells
+
+    async def _mark_clicked(self, site: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        marked: set[tuple[str, str]] = set()
+        for part in chunks(keys):
+            for pageview, element in await self.tx.fetch(
+                "UPDATE pageview_elements SET clicked = 1 WHERE site = ? AND clicked = 0 AND "
+                f"(pageview, element) IN (VALUES {placeholders(len(part), 2)}) "
+                "RETURNING pageview, element",
+                [site, *flatten(part)],
+            ):
+                marked.add((pageview, element))
+        return marked
+
+    async def _visitors(
+        self,
+        site: str,
+        views: list[tuple[tuple[str, str], _Cell]],
+        clicks: list[tuple[tuple[str, str], _Cell]],
+    ) -> None:
+        def key(element: str, cell: _Cell) -> tuple[Any, ...]:
+            return (cell.hour // DAY, cell.visitor, element, cell.variant, cell.page)
+
+        hours: dict[tuple[Any, ...], int] = {}
+        rows = []
+        for (_, element), cell in views:
+            k = key(element, cell)
+            if k not in hours:
+                hours[k] = cell.hour
+                rows.append((site, *k))
+        for part in chunks(rows):
+            for day, visitor, element, variant, page in await self.tx.fetch(
+                "INSERT INTO visitor_elements (site, day, visitor, element, variant, page) VALUES "
+                f"{placeholders(len(part), 6)} ON CONFLICT (site, day, visitor, element, variant, "
+                "page) DO NOTHING RETURNING day, visitor, element, variant, page",
+                flatten(part),
+            ):
+                hour = hours[(day, visitor, element, variant, page)]
+                self.rollups[(site, element, variant, page, hour)][4] += 1
+
+        click_hours: dict[tuple[Any, ...], int] = {}
+        for (_, element), cell in clicks:
+            click_hours.setdefault(key(element, cell), cell.hour)
+        click_keys = list(click_hours)
+        for part in chunks(click_keys):
+            for day, visitor, element, variant, page in await self.tx.fetch(
+                "UPDATE visitor_elements SET clicked = 1 WHERE site = ? AND clicked = 0 AND "
+                f"(day, visitor, element, variant, page) IN (VALUES {placeholders(len(part), 5)}) "
+                "RETURNING day, visitor, element, variant, page",
+                [site, *flatten(part)],
+            ):
+                hour = click_hours[(day, visitor, element, variant, page)]
+                self.rollups[(site, element, variant, page, hour)][5] += 1
+
+    async def _flush(self) -> None:
+        # Sorted keys: concurrent writers lock rollup rows in the same order, so they cannot deadlock.
+        rows = [
+            (*key, self.kinds.get(key, "banner"), *counts)
+            for key, counts in sorted(self.rollups.items())
+            if any(counts)
+        ]
+        for part in chunks(rows):
+            await self.tx.execute(
+                "INSERT INTO rollups (site, element, variant, page, hour, kind, impressions, "
+                "via_click, clicks, total_clicks, viewers, clickers) VALUES "
+                f"{placeholders(len(part), 12)} ON CONFLICT (site, element, variant, page, hour) "
+                "DO UPDATE SET kind = excluded.kind, "
+                "impressions = rollups.impressions + excluded.impressions, "
+                "via_click = rollups.via_click + excluded.via_click, "
+                "clicks = rollups.clicks + excluded.clicks, "
+                "total_clicks = rollups.total_clicks + excluded.total_clicks, "
+                "viewers = rollups.viewers + excluded.viewers, "
+                "clickers = rollups.clickers + excluded.clickers",
+                flatten(part),
+            )
+        rows = [(*key, *counts) for key, counts in sorted(self.breakdowns.items()) if any(counts)]
+        for part in chunks(rows):
+            await self.tx.execute(
+                "INSERT INTO breakdowns (site, element, variant, day, dimension, value, "
+                f"impressions, clicks, total_clicks) VALUES {placeholders(len(part), 9)} "
+                "ON CONFLICT (site, element, variant, day, dimension, value) DO UPDATE SET "
+                "impressions = breakdowns.impressions + excluded.impressions, "
+                "clicks = breakdowns.clicks + excluded.clicks, "
+                "total_clicks = breakdowns.total_clicks + excluded.total_clicks",
+                flatten(part),
+            )
+        rows = [(*key, n) for key, n in sorted(self.pageviews.items())]
+        for part in chunks(rows):
+            await self.tx.execute(
+                "INSERT INTO pageview_rollups (site, variant, page, hour, pageviews) VALUES "
+                f"{placeholders(len(part), 5)} ON CONFLICT (site, variant, page, hour) DO UPDATE "
+                "SET pageviews = pageview_rollups.pageviews + excluded.pageviews",
+                flatten(part),
+            )
+
+
+def _dimensions(cell: _Cell) -> Iterable[tuple[str, str]]:
+    yield ("source", cell.source)
+    yield ("device", cell.device)
+    if cell.account:
+        yield ("account", cell.account)

@@ -1,0 +1,119 @@
+"""Login with the admin token: session cookie for people, `Authorization: Bearer` for scripts.
+
+The token is never stored, only its SHA-256; comparisons are constant-time. Login attempts are
+rate limited per client address; every form carries a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from urllib.parse import quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from collector.errors import InvalidRequest, Unauthorized
+from collector.ratelimit import RateLimiter
+from collector.storage import Storage
+
+TOKEN_KEY = "admin_token_sha256"
+SECRET_KEY = "session_secret"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def ensure_token(storage: Storage, configured: str | None) -> str | None:
+    """Make the admin token exist. Returns a newly generated token (to print once), else None.
+
+    A token given by CTRLENS_TOKEN always wins and replaces the stored hash.
+    """
+    if configured:
+        await storage.set_meta(TOKEN_KEY, digest(configured))
+        return None
+    if await storage.get_meta(TOKEN_KEY):
+        return None
+    token = secrets.token_urlsafe(24)
+    stored = await storage.meta_default(TOKEN_KEY, digest(token))
+    return token if stored == digest(token) else None
+
+
+async def reset_token(storage: Storage) -> str:
+    token = secrets.token_urlsafe(24)
+    await storage.set_meta(TOKEN_KEY, digest(token))
+    return token
+
+
+async def session_secret(storage: Storage) -> str:
+    """Shared by every collector process, so a session survives restarts and load balancing."""
+    return await storage.meta_default(SECRET_KEY, secrets.token_urlsafe(48))
+
+
+class Auth:
+    def __init__(self, storage: Storage, login_rate: float = 5 / 60) -> None:
+        self.storage = storage
+        self.attempts = RateLimiter(login_rate, burst_seconds=60)
+        self._digest: str | None = None
+
+    async def token_digest(self) -> str:
+        if self._digest is None:
+            self._digest = await self.storage.get_meta(TOKEN_KEY) or ""
+        return self._digest
+
+    async def check(self, token: str) -> bool:
+        expected = await self.token_digest()
+        return bool(expected) and hmac.compare_digest(digest(token), expected)
+
+    async def authenticated(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return await self.check(header[7:].strip())
+        return request.session.get("user") == "admin"
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+async def check_csrf(request: Request) -> dict[str, str]:
+    """Read a submitted form and verify its CSRF token; return the form's fields."""
+    form = await request.form()
+    sent = str(form.get("csrf", ""))
+    expected = request.session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        raise InvalidRequest("the form expired or did not come from this dashboard; reload and retry")
+    return {k: str(v) for k, v in form.items()}
+
+
+def safe_next(target: str | None) -> str:
+    """Only redirect to paths on this host after login."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def login_required(handler: Handler) -> Handler:
+    """Pages redirect to /login; the JSON API answers 401."""
+
+    @wraps(handler)
+    async def wrapper(request: Request) -> Response:
+        auth: Auth = request.app.state.auth
+        if await auth.authenticated(request):
+            return await handler(request)
+        if request.url.path.startswith("/api/"):
+            raise Unauthorized("sign in or send Authorization: Bearer <token>")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    return wrapper

@@ -1,0 +1,76 @@
+"""Date ranges from the URL (`from`, `to`, `period`) as UTC hour bounds in the site's time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.errors import InvalidRequest
+
+PRESETS = {"today": 0, "7d": 6, "30d": 29, "90d": 89}
+DEFAULT_PRESET = "30d"
+MAX_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # first day, inclusive
+    end: date  # last day, inclusive
+    tz: str
+    preset: str | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def _utc_hour(self, day: date) -> int:
+        local = datetime.combine(day, time(0), tzinfo=ZoneInfo(self.tz))
+        return int(local.astimezone(timezone.utc).timestamp())
+
+    @property
+    def hour_from(self) -> int:
+        return self._utc_hour(self.start)
+
+    @property
+    def hour_to(self) -> int:
+        """Exclusive: midnight after the last day."""
+        return self._utc_hour(self.end + timedelta(days=1))
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.tz)
+
+    def query(self) -> dict[str, str]:
+        if self.preset:
+            return {"period": self.preset}
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def zone(tz: str | None) -> str:
+    try:
+        ZoneInfo(tz or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return tz or "UTC"
+
+
+def parse_period(params: dict[str, str], tz: str, today: date | None = None) -> Period:
+    tz = zone(tz)
+    today = today or datetime.now(ZoneInfo(tz)).date()
+    start, end = params.get("from"), params.get("to")
+    if start or end:
+        try:
+            first = date.fromisoformat(start) if start else today - timedelta(days=PRESETS[DEFAULT_PRESET])
+            last = date.fromisoformat(end) if end else today
+        except ValueError:
+            raise InvalidRequest("from and to must be dates as YYYY-MM-DD") from None
+        if last < first:
+            raise InvalidRequest("to must not be before from")
+        if (last - first).days > MAX_DAYS:
+            raise InvalidRequest(f"a range covers at most {MAX_DAYS} days")
+        return Period(first, last, tz)
+    preset = params.get("period") or DEFAULT_PRESET
+    if preset not in PRESETS:
+        raise InvalidRequest(f"period must be one of {', '.join(PRESETS)}")
+    return Period(today - timedelta(days=PRESETS[preset]), today, tz, preset)
