@@ -139,9 +139,6 @@ class Collector:
         if rejected:
             rejections.append(Rejection(site.key, "invalid", len(rejected), _sample(body)))
             self.metrics.rejected["invalid"] += len(rejected)
-        if not events:
-            self.writer.record(rejections)
-            return _accepted(0, 0, rejected)
         result = await self.writer.submit(events, rejections)
         self.metrics.accepted += result.accepted
         self.metrics.duplicates += result.duplicates
@@ -191,8 +188,10 @@ class Collector:
 
     async def _reject(self, site: str, reason: str, count: int, body: bytes | None) -> None:
         self.metrics.rejected[reason] += count
-        if await self.site(site) is not None:
-            self.writer.record([Rejection(site, reason, count, _sample(body) if body else None)])
+        if await self.site(site) is None:
+            return
+        # Awaited like events: once the answer is out, the count is visible to the site owner.
+        await self.writer.submit([], [Rejection(site, reason, count, _sample(body) if body else None)])
 
 
 async def _read_body(request: Request) -> bytes:

@@ -81,13 +81,6 @@ class Writer:
         # shield: a client that disconnects must not cancel a commit other requests share.
         return await asyncio.shield(done)
 
-    def record(self, rejections: list[Rejection]) -> None:
-        """Count rejections without waiting for the commit (nobody waits for a rejected request)."""
-        if rejections:
-            done = asyncio.get_running_loop().create_future()
-            self._queue.append(_Request([], rejections, done))
-            self._wakeup.set()
-
     async def close(self) -> None:
         """Stop taking new events, commit everything queued, then stop."""
         self._closing = True

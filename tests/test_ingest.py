@@ -1,0 +1,177 @@
+"""POST /e over real HTTP against a real `ctrlens serve` (DESIGN §3)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+ORIGIN = "https://shop.example"
+HEADLESS_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/131.0.0.0 Safari/537.36"
+)
+
+
+def batch(site: str, events: list[dict[str, Any]], **envelope: Any) -> dict[str, Any]:
+    return {
+        "site": site,
+        "pageview": envelope.pop("pageview", uuid.uuid4().hex),
+        "url": envelope.pop("url", f"{ORIGIN}/pricing?utm_source=news"),
+        "referrer": "https://news.example/",
+        "events": events,
+        **envelope,
+    }
+
+
+def impression(element: str, n: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"id": f"{element}-{uuid.uuid4().hex}", "type": "impression", "element": element, "kind": "cta", "ts": 1764000000000 + n, **extra}
+
+
+def click(element: str, **extra: Any) -> dict[str, Any]:
+    return {"id": f"{element}-{uuid.uuid4().hex}", "type": "click", "element": element, "ts": 1764000001000, **extra}
+
+
+@pytest.fixture
+def site(server) -> str:
+    return server.new_site([ORIGIN])
+
+
+def test_accepts_a_batch_and_answers_after_commit(server, site):
+    r = server.post(batch(site, [impression("hero"), click("hero")]), ORIGIN)
+    assert r.status_code == 202
+    assert r.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
+    assert r.headers["access-control-allow-origin"] == ORIGIN
+    # 202 means committed: the rows are readable the moment the answer arrives.
+    stored = server.events(site)
+    assert [(e["type"], e["element"]) for e in stored] == [("impression", "hero"), ("click", "hero")]
+    assert server.elements(site)["hero"]["impressions"] == 1
+
+
+def test_json_content_type_is_accepted_too(server, site):
+    r = server.post(batch(site, [impression("hero")]), ORIGIN, content_type="application/json; charset=utf-8")
+    assert r.status_code == 202
+
+
+def test_malformed_json_is_400_with_a_readable_error(server, site):
+    r = server.post('{"site": "' + site + '", "events": [', ORIGIN)
+    assert r.status_code == 400
+    assert "malformed JSON" in r.json()["error"]
+
+
+def test_envelope_missing_fields_is_400(server, site):
+    r = server.post({"site": site, "events": []}, ORIGIN)
+    assert r.status_code == 400
+    assert "pageview" in r.json()["error"] or "url" in r.json()["error"]
+
+
+def test_unknown_site_is_403(server):
+    r = server.post(batch("no-such-site", [impression("hero")]), ORIGIN)
+    assert r.status_code == 403
+    assert "unknown site" in r.json()["error"]
+
+
+def test_disallowed_origin_is_403_and_counted(server, site):
+    r = server.post(batch(site, [impression("hero"), impression("nav")]), "https://evil.example")
+    assert r.status_code == 403
+    assert "not allowed" in r.json()["error"]
+    assert server.rejections(site)["origin"] == 2
+    assert server.events(site) == []
+
+
+def test_missing_origin_is_403(server, site):
+    r = server.post(batch(site, [impression("hero")]), None)
+    assert r.status_code == 403
+    assert "Origin" in r.json()["error"]
+
+
+def test_same_batch_twice_is_stored_once(server, site):
+    body = batch(site, [impression("hero"), click("hero"), click("hero")])
+    first = server.post(body, ORIGIN).json()
+    second = server.post(body, ORIGIN).json()
+    assert first == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert second == {"accepted": 0, "duplicates": 3, "rejected": []}
+    assert len(server.events(site)) == 3
+    row = server.elements(site)["hero"]
+    assert (row["impressions"], row["clicks"], row["total_clicks"]) == (1, 1, 2)
+
+
+def test_bad_events_are_rejected_one_by_one_and_the_rest_kept(server, site):
+    events = [impression("hero"), {"id": "x", "type": "hover", "element": "hero"}, impression("e" * 129), click("hero")]
+    r = server.post(batch(site, events), ORIGIN)
+    assert r.status_code == 202
+    body = r.json()
+    assert body["accepted"] == 2
+    assert [x["index"] for x in body["rejected"]] == [1, 2]
+    assert all(x["reason"] for x in body["rejected"])
+    assert server.rejections(site)["invalid"] == 2
+
+
+def test_other_content_types_are_415(server, site):
+    r = server.post(batch(site, [impression("hero")]), ORIGIN, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 415
+    assert "Content-Type" in r.json()["error"]
+
+
+def test_body_over_64_kib_is_413(server, site):
+    r = server.post(batch(site, [impression("hero")], url=ORIGIN + "/?" + "a" * 70_000), ORIGIN)
+    assert r.status_code == 413
+    assert "64" in r.json()["error"] or "65536" in r.json()["error"]
+
+
+def test_more_than_200_events_is_413(server, site):
+    r = server.post(batch(site, [impression(f"e{i}") for i in range(201)]), ORIGIN)
+    assert r.status_code == 413
+    assert "200" in r.json()["error"]
+
+
+def test_bots_are_dropped_and_counted(server, site):
+    r = server.post(batch(site, [impression("hero")]), ORIGIN, user_agent=HEADLESS_UA)
+    assert r.status_code == 202
+    assert r.json()["accepted"] == 0
+    assert r.json()["rejected"] == [{"index": 0, "reason": "bot"}]
+    assert server.rejections(site)["bot"] == 1
+    assert server.events(site) == []
+
+
+def test_a_site_can_allow_bots(server):
+    site = server.new_site([ORIGIN], allow_bots=True)
+    r = server.post(batch(site, [impression("hero")]), ORIGIN, user_agent=HEADLESS_UA)
+    assert r.json()["accepted"] == 1
+
+
+def test_click_without_impression_counts_a_via_click_impression(server, site):
+    server.post(batch(site, [click("promo"), click("promo")]), ORIGIN)
+    row = server.elements(site)["promo"]
+    assert (row["impressions"], row["clicks"], row["total_clicks"]) == (1, 1, 2)
+    assert row["ctr"] == 1.0
+
+
+def test_impression_once_per_pageview_even_if_sent_twice_with_new_ids(server, site):
+    pageview = uuid.uuid4().hex
+    server.post(batch(site, [impression("hero")], pageview=pageview), ORIGIN)
+    server.post(batch(site, [impression("hero")], pageview=pageview), ORIGIN)
+    assert server.elements(site)["hero"]["impressions"] == 1
+    assert len(server.events(site)) == 2  # both raw events are kept
+
+
+def test_element_variant_overrides_page_variant(server, site):
+    server.post(batch(site, [impression("hero"), impression("nav", variant="X")], variant="B"), ORIGIN)
+    rows = server.elements(site, group="variant")
+    assert set(rows) == {("hero", "B"), ("nav", "X")}
+
+
+def test_visitor_is_a_pseudonym_not_the_ip(server, site):
+    server.post(batch(site, [impression("hero")]), ORIGIN)
+    (event,) = server.events(site)
+    assert "127.0.0.1" not in event["visitor"]
+    assert len(event["visitor"]) == 24
+    assert event["source"] == "news"  # utm_source wins over the referrer
+    assert event["device"] == "desktop"
+
+
+def test_preflight_allows_json_senders(server):
+    r = server.client.options("/e", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == ORIGIN
