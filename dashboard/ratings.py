@@ -121,14 +121,19 @@ def parse_thresholds(mapping: Mapping[str, Any] | None) -> dict[str, Thresholds]
         raise ValueError(f"thresholds must be a table of kinds, got {type(mapping).__name__}")
     for kind, bounds in mapping.items():
         if kind not in DEFAULT_THRESHOLDS:
-            raise ValueError(f"unknown element kind {kind!r} in thresholds; expected one of {', '.join(KINDS)}")
+            raise ValueError(
+                f"unknown element kind {kind!r} in thresholds; expected one of {', '.join(KINDS)}"
+            )
         if isinstance(bounds, Thresholds):
             bounds = {"good": bounds.good, "poor": bounds.poor}
         if not isinstance(bounds, Mapping):
-            raise ValueError(f"thresholds for {kind!r} must be a table with 'good' and 'poor', got {bounds!r}")
+            raise ValueError(
+                f"thresholds for {kind!r} must be a table with 'good' and 'poor', got {bounds!r}"
+            )
         unknown = sorted(set(bounds) - {"good", "poor"})
         if unknown:
-            raise ValueError(f"thresholds for {kind!r}: unknown key(s) {', '.join(map(repr, unknown))}; use 'good' and 'poor'")
+            names = ", ".join(map(repr, unknown))
+            raise ValueError(f"thresholds for {kind!r}: unknown key(s) {names}; use 'good' and 'poor'")
         default = DEFAULT_THRESHOLDS[kind]
         good = _fraction(kind, "good", bounds.get("good", default.good))
         poor = _fraction(kind, "poor", bounds.get("poor", default.poor))

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "VERDICTS",
     "Z95",
     "Arm",
     "Comparison",
-    "VERDICTS",
     "chance_to_beat",
     "compare",
     "difference_interval",
@@ -115,12 +115,12 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 def _stirling_correction(x: float) -> float:
     """lgamma(x) - ((x - 1/2) log x - x + log sqrt(2 pi)), for x >= 10 (error below 1e-15)."""
-    inv = 1.0 / x
-    inv2 = inv * inv
-    return inv * (
-        1.0 / 12.0
-        - inv2 * (1.0 / 360.0 - inv2 * (1.0 / 1260.0 - inv2 * (1.0 / 1680.0 - inv2 * (1.0 / 1188.0 - inv2 * 691.0 / 360360.0))))
-    )
+    inv2 = 1.0 / (x * x)
+    # The Stirling series 1/(12x) - 1/(360x^3) + 1/(1260x^5) - ..., evaluated by Horner's rule.
+    series = 691.0 / 360360.0
+    for coefficient in (1.0 / 1188.0, 1.0 / 1680.0, 1.0 / 1260.0, 1.0 / 360.0, 1.0 / 12.0):
+        series = coefficient - inv2 * series
+    return series / x
 
 
 def _log_beta(a: float, b: float) -> float:
@@ -352,7 +352,7 @@ def _percent(fraction: float) -> str:
         return "under 0.1%"
     if value < 10.0:
         text = f"{value:.1f}"
-        return (text[:-2] if text.endswith(".0") else text) + "%"
+        return (text.removesuffix(".0")) + "%"
     return f"{value:.0f}%"
 
 
@@ -387,12 +387,18 @@ def summary_sentence(element: str, comparison: Comparison, control_name: str, tr
         )
 
     if c.lift_abs == 0:
-        effect = f"{t}'s {element} gets as many clicks per impression as {control_name} ({_percent(c.control_ctr)} CTR)"
+        effect = (
+            f"{t}'s {element} gets as many clicks per impression as {control_name} "
+            f"({_percent(c.control_ctr)} CTR)"
+        )
     elif c.lift_rel is None:
         effect = f"{t}'s {element} gets {_percent(c.treatment_ctr)} CTR, against none for {control_name}"
     else:
         direction = "more" if c.lift_abs > 0 else "fewer"
-        effect = f"{t}'s {element} gets {_percent(c.lift_rel)} {direction} clicks per impression than {control_name}"
+        effect = (
+            f"{t}'s {element} gets {_percent(c.lift_rel)} {direction} clicks per impression "
+            f"than {control_name}"
+        )
 
     if c.chance_to_beat >= 0.495:  # what rounds to 50% reads better as "50% chance B is better"
         chance = f"{_chance(c.chance_to_beat)} chance {t} is better"
