@@ -12,14 +12,12 @@
       return v == null ? localStorage[k] : (localStorage[k] = v);
     } catch (e) {}
   };
-  const OPTOUT = 'ctrlens-optout';
   const KEY = 'ctrlens-queue';
   const site = attr(me, 'data-site');
   const stub = w.ctrlens;
   if (
     !site ||
     stub?._ || // loaded twice
-    ls(OPTOUT) ||
     (me.hasAttribute('data-respect-dnt') && (nav.doNotTrack == 1 || nav.globalPrivacyControl))
   )
     return void (w.ctrlens ||= () => {});
@@ -108,10 +106,6 @@
   );
 
   const track = (el) => states.has(el) || (states.set(el, {}), io.observe(el));
-  const drop = (el) => {
-    io.unobserve(el);
-    states.delete(el);
-  };
   const scan = (n) => n.matches && (n.matches(SEL) && track(n), n.querySelectorAll(SEL).forEach(track));
   const mo = new MutationObserver((records) => {
     let sweep;
@@ -120,7 +114,7 @@
     );
     // One sweep per batch of removals (or data-ctr changes) is cheaper than walking every
     // removed subtree.
-    sweep && states.forEach((s, el) => (el.isConnected && el.matches(SEL)) || drop(el));
+    sweep && states.forEach((s, el) => (el.isConnected && el.matches(SEL)) || (io.unobserve(el), states.delete(el)));
   });
 
   // Delivery. A flush moves `queue` into the store (localStorage, so it outlives the page) and
@@ -140,7 +134,7 @@
   const hold = (b) => {
     const all = stored().concat(parts(b));
     // Bounded: the oldest events go, and the newest body tells the collector how many.
-    for (let n = all.flatMap((x) => x.events).length; n-- > 1000; all.at(-1).dropped = ~~all.at(-1).dropped + 1)
+    for (let n = all.flatMap((x) => x.events).length; n-- > 1000; all.at(-1).dropped = -~all.at(-1).dropped)
       all[0].events.shift(), all[0].events[0] || all.shift();
     save(all);
   };
@@ -150,9 +144,14 @@
     backoff = Math.min(backoff * 2 || every, 3e5);
     later();
   };
+  const post = (b) =>
+    fetch(api, { method: 'POST', body: JSON.stringify(b), keepalive: true }).then(
+      (r) => (/^(429|5)/.test(r.status) ? fail() : forget(b, (backoff = 0))),
+      fail
+    );
   // On page hide (`hiding`), sendBeacon: it outlives the page and, as text/plain, needs no
-  // CORS preflight. If the collector was failing just now, or we are offline, the events wait
-  // for the next page.
+  // CORS preflight; when it refuses (its quota is 64 KiB), fetch keepalive. If the collector
+  // was failing just now, or we are offline, the events wait for the next page instead.
   const flush = (hiding) => {
     timer = clearTimeout(timer);
     queue[0] &&
@@ -167,13 +166,8 @@
         events: queue.splice(0),
       });
     stored().forEach((b) =>
-      hiding
-          ? backoff || !nav.onLine || (nav.sendBeacon(api, JSON.stringify(b)) && forget(b))
-          : fetch(api, { method: 'POST', body: JSON.stringify(b), keepalive: true }).then(
-              (r) => (/^(429|5)/.test(r.status) ? fail() : (forget(b), (backoff = 0))),
-              fail
-            )
-      );
+      hiding ? backoff || !nav.onLine || (nav.sendBeacon(api, JSON.stringify(b)) ? forget(b) : post(b)) : post(b)
+    );
   };
 
   const start = () => {
@@ -200,7 +194,7 @@
     account: (v) => (account = v),
     pageview: () => (flush(), start()),
     flush,
-    optout: () => (ls(OPTOUT, 1), (off = 1), (queue = []), save([])),
+    optout: () => ((off = 1), (queue = []), save([])),
   };
   const ctrlens = (w.ctrlens = (c, ...a) => commands[c]?.(...a));
   ctrlens._ = [states, seen]; // for the debug overlay; not an API

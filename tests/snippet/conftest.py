@@ -1,0 +1,138 @@
+"""The snippet's browser tests: fixture pages on their own origin, a real collector, Chromium.
+
+Pages live in tests/snippet/fixtures/ and are served by a small static server on another port
+than the collector, like a real deployment (so CORS, Origin checks and sendBeacon are real).
+`{{NAME}}` in a page is replaced by the query parameter `NAME` (HTML-escaped); `COLLECTOR`
+defaults to the test collector and `FLUSH` to 100 ms. A `csp` parameter becomes the page's
+Content-Security-Policy header.
+
+Each test gets its own site key, so counts never leak between tests.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DIST = Path(__file__).resolve().parents[2] / "snippet" / "dist"
+
+
+class StaticSite:
+    """A ThreadingHTTPServer over fixtures/, substituting {{NAME}} from the query string."""
+
+    def __init__(self, collector: str) -> None:
+        self.collector = collector
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                parts = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+                name = parts.path.lstrip("/") or "index.html"
+                # A single-page app's deep links all serve its one page.
+                if name.startswith("spa/"):
+                    name = "spa.html"
+                path = (FIXTURES / name).resolve()
+                if FIXTURES not in path.parents or not path.is_file():
+                    self.send_error(404)
+                    return
+                values = {"COLLECTOR": site.collector, "FLUSH": "100", **query}
+                text = re.sub(
+                    r"\{\{(\w+)\}\}", lambda m: html.escape(values.get(m.group(1), "")), path.read_text()
+                )
+                body = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                if "csp" in query:
+                    self.send_header("Content-Security-Policy", query["csp"].replace("COLLECTOR", site.collector))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, page: str, **params: Any) -> str:
+        return f"{self.origin}/{page}?{urlencode(params)}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def static(server: Any) -> Iterator[StaticSite]:
+    if not (DIST / "ctr.js").is_file():
+        pytest.fail("snippet/dist/ctr.js is missing: run python snippet/build.py")
+    site = StaticSite(server.url)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def site(server: Any, static: StaticSite) -> str:
+    """A fresh site key that accepts events from the fixture origin."""
+    return server.new_site([static.origin])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """Poll until check() returns something truthy; fail with its last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = check()
+    assert value, f"timed out after {timeout}s waiting for {check.__doc__ or check}"
+    return value
+
+
+class Collected:
+    """What the collector stored for one site, read the way a test asserts it."""
+
+    def __init__(self, server: Any, site: str) -> None:
+        self.server = server
+        self.site = site
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.server.events(self.site)
+
+    def of(self, element: str, type: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.events() if e["element"] == element and (type is None or e["type"] == type)]
+
+    def wait(self, element: str, type: str = "impression", count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until `count` events of `type` for `element` arrived, then return them."""
+
+        def arrived() -> list[dict[str, Any]] | None:
+            found = self.of(element, type)
+            return found if len(found) >= count else None
+
+        arrived.__doc__ = f"{count} {type} event(s) for {element!r}"
+        return wait_for(arrived, timeout)
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        result: dict[tuple[str, str], int] = {}
+        for e in self.events():
+            key = (e["element"], e["type"])
+            result[key] = result.get(key, 0) + 1
+        return result
+
+
+@pytest.fixture
+def collected(server: Any, site: str) -> Collected:
+    return Collected(server, site)
