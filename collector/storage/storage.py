@@ -284,7 +284,7 @@ class _Rollup:
             cell = cells[key]
             roll = self._roll(site, key[1], cell)
             n_clicks = sum(1 for e in evs if e.type == "click")
-            dims = _dimensions(cell)
+            dims = list(_dimensions(cell))  # walked twice: a generator would be spent
             if key in new_cells:
                 impression = next((e for e in evs if e.type == "impression"), None)
                 roll[0] += 1
