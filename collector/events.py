@@ -69,7 +69,19 @@ class StoredEvent(msgspec.Struct, array_like=True):
     ts_server: int
 
 
+class Attribution(msgspec.Struct):
+    """Just enough of a body to count a rate-limited request against its site."""
+
+    site: str = ""
+    events: list[msgspec.Raw] = []
+
+
 STORED_COLUMNS = tuple(StoredEvent.__struct_fields__)
+
+# What a body that is not JSON, or not UTF-8, or nested too deep, raises while decoding:
+# msgspec reports invalid UTF-8 and runaway nesting with Python's own exceptions.
+DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 envelope_decoder = msgspec.json.Decoder(Envelope)
 event_decoder = msgspec.json.Decoder(Event)
+attribution_decoder = msgspec.json.Decoder(Attribution)

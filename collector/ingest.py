@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from collector.config import Config
@@ -14,6 +15,7 @@ from collector.errors import (
     CtrlensError,
     InvalidRequest,
     OriginNotAllowed,
+    Overloaded,
     PayloadTooLarge,
     RateLimited,
     UnknownSite,
@@ -21,11 +23,13 @@ from collector.errors import (
     error_response,
 )
 from collector.events import (
+    DECODE_ERRORS,
     DEFAULT_KIND,
     MAX_BODY_BYTES,
     MAX_EVENTS,
     Envelope,
     StoredEvent,
+    attribution_decoder,
     envelope_decoder,
     event_decoder,
 )
@@ -34,6 +38,8 @@ from collector.privacy import VisitorIds, device_class, is_bot, page_path, traff
 from collector.ratelimit import ClientAddress, RateLimiter
 from collector.storage import Rejection, Site, Storage
 from collector.writer import Writer
+
+log = logging.getLogger("ctrlens.ingest")
 
 CONTENT_TYPES = ("application/json", "text/plain")
 SITE_CACHE_SECONDS = 5.0
@@ -79,6 +85,12 @@ class Collector:
             response = error_response(exc)
             if not isinstance(exc, OriginNotAllowed):
                 response.headers.update(cors)
+        except Exception:
+            # A database that cannot be read (sites, salts) or a bug: never a bare 500, and a
+            # 503 makes the snippet keep the events and retry them later.
+            log.exception("POST /e failed")
+            response = error_response(Overloaded("the collector failed; retry shortly", retry_after=2))
+            response.headers.update(cors)
         else:
             response.headers.update(cors)
         self.metrics.requests[response.status_code] += 1
@@ -90,7 +102,7 @@ class Collector:
         )
         wait = self.limiter.take(client)
         if wait:
-            self._reject_unattributed("rate_limited")
+            await self._count_rate_limited(request)
             raise RateLimited(
                 "too many requests from this address; retry later", RateLimiter.retry_after(wait)
             )
@@ -100,12 +112,22 @@ class Collector:
             raise UnsupportedMediaType(
                 "Content-Type must be application/json or text/plain (JSON inside)"
             )
-        body = await _read_body(request)
+        try:
+            body = await _read_body(request)
+        except PayloadTooLarge:
+            self._reject_unattributed("too_large")
+            raise
         try:
             envelope = envelope_decoder.decode(body)
         except msgspec.ValidationError as exc:
             self._reject_unattributed("malformed")
             raise InvalidRequest(f"invalid envelope: {exc}") from None
+        except UnicodeDecodeError:
+            self._reject_unattributed("malformed")
+            raise InvalidRequest("malformed JSON: the body is not valid UTF-8") from None
+        except RecursionError:
+            self._reject_unattributed("malformed")
+            raise InvalidRequest("malformed JSON: nested too deeply") from None
         except msgspec.DecodeError as exc:
             self._reject_unattributed("malformed")
             raise InvalidRequest(f"malformed JSON: {exc}") from None
@@ -117,7 +139,7 @@ class Collector:
 
         site = await self.site(envelope.site)
         if site is None:
-            self._reject_unattributed("unknown_site")
+            self._reject_unattributed("unknown_site", len(envelope.events))
             raise UnknownSite(f"unknown site {envelope.site!r}")
         if not origin or not site.allows_origin(origin):
             await self._reject(site.key, "origin", len(envelope.events), body)
@@ -128,9 +150,15 @@ class Collector:
             raise OriginNotAllowed(f"origin {origin!r} is not allowed for site {site.key!r}")
 
         user_agent = request.headers.get("user-agent", "")[:512]
-        if is_bot(user_agent) and not site.settings.get("allow_bots", False):
-            rejected = [{"index": i, "reason": "bot"} for i in range(len(envelope.events))]
-            await self._reject(site.key, "bot", len(envelope.events), None)
+        dropped = None
+        if site.settings.get("respect_dnt") and _opted_out(request):
+            dropped = "opted_out"
+        elif is_bot(user_agent) and not site.settings.get("allow_bots", False):
+            dropped = "bot"
+        if dropped:
+            # Counted, never sampled: a payload from someone who opted out is not kept at all.
+            rejected = [{"index": i, "reason": dropped} for i in range(len(envelope.events))]
+            await self._reject(site.key, dropped, len(envelope.events), None)
             return _accepted(0, 0, rejected)
 
         now_ms = int(time.time() * 1000)
@@ -156,8 +184,11 @@ class Collector:
         for index, raw in enumerate(envelope.events):
             try:
                 event = event_decoder.decode(raw)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            except msgspec.ValidationError as exc:
                 rejected.append({"index": index, "reason": str(exc)})
+                continue
+            except DECODE_ERRORS:
+                rejected.append({"index": index, "reason": "malformed JSON"})
                 continue
             events.append(
                 StoredEvent(
@@ -182,9 +213,30 @@ class Collector:
             )
         return events, rejected
 
-    def _reject_unattributed(self, reason: str) -> None:
+    async def _count_rate_limited(self, request: Request) -> None:
+        """Count a rate-limited request against its site, at the cost of a cheap look.
+
+        The body is read only when it is small enough to be a real batch, decoded only for
+        `site` and the number of events, and the site is looked up in the cache alone (no
+        database read); the count is committed with the next batch, nobody waits for it.
+        """
+        n, key = 1, None
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) <= MAX_BODY_BYTES:
+            try:
+                body = await _read_body(request)
+                attribution = attribution_decoder.decode(body)
+                n, key = max(1, len(attribution.events)), attribution.site
+            except (CtrlensError, ClientDisconnect, msgspec.ValidationError, *DECODE_ERRORS):
+                pass
+        self.metrics.rejected["rate_limited"] += n
+        cached = self._sites.get(key) if key else None
+        if cached is not None and cached[1] is not None:
+            self.writer.count(cached[1].key, "rate_limited", n)
+
+    def _reject_unattributed(self, reason: str, count: int = 1) -> None:
         """Requests that name no known site are counted in /metrics only."""
-        self.metrics.rejected[reason] += 1
+        self.metrics.rejected[reason] += count
 
     async def _reject(self, site: str, reason: str, count: int, body: bytes | None) -> None:
         self.metrics.rejected[reason] += count
@@ -194,15 +246,24 @@ class Collector:
         await self.writer.submit([], [Rejection(site, reason, count, _sample(body) if body else None)])
 
 
+def _opted_out(request: Request) -> bool:
+    """Do Not Track or Global Privacy Control, as the browser sends them on every request."""
+    headers = request.headers
+    return headers.get("dnt", "").strip() == "1" or headers.get("sec-gpc", "").strip() == "1"
+
+
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:
+        raise InvalidRequest("the client went away before sending the whole body") from None
     return bytes(body)
 
 

@@ -16,14 +16,20 @@ class Metrics:
         self.rejected: dict[str, int] = defaultdict(int)
         self.queue_depth = 0
         self.commits = 0
+        self.commit_failures = 0
+        self.committed_events = 0
         self._commit_buckets = [0] * (len(BUCKETS) + 1)
         self._commit_sum = 0.0
 
     def observe_commit(self, events: int, inserted: int, seconds: float, depth: int) -> None:
         self.commits += 1
+        self.committed_events += events
         self._commit_buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
         self._commit_sum += seconds
         self.queue_depth = depth
+
+    def observe_failure(self, exc: BaseException) -> None:
+        self.commit_failures += 1
 
     def render(self, queue_depth: int) -> str:
         lines = [
@@ -63,5 +69,11 @@ class Metrics:
         lines += [
             f"ctrlens_commit_seconds_sum {self._commit_sum:.6f}",
             f"ctrlens_commit_seconds_count {self.commits}",
+            "# HELP ctrlens_commit_failures_total Batches the database refused (answered 503).",
+            "# TYPE ctrlens_commit_failures_total counter",
+            f"ctrlens_commit_failures_total {self.commit_failures}",
+            "# HELP ctrlens_committed_events_total Events written in committed batches, duplicates included.",
+            "# TYPE ctrlens_committed_events_total counter",
+            f"ctrlens_committed_events_total {self.committed_events}",
         ]
         return "\n".join(lines) + "\n"

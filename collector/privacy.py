@@ -8,6 +8,7 @@ The IP address is only ever an input to the hash; it is never stored or logged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from functools import lru_cache
@@ -65,12 +66,16 @@ class VisitorIds:
         self.storage = storage
         self._day = -1
         self._salt = b""
+        # At midnight every request in flight wants the new salt: one of them fetches it.
+        self._lock = asyncio.Lock()
 
     async def visitor(self, site: str, ip: str, user_agent: str, now: float | None = None) -> str:
         day = int((time.time() if now is None else now) // DAY)
         if day != self._day:
-            self._salt = bytes.fromhex(await self.storage.salt(day))
-            self._day = day
+            async with self._lock:
+                if day != self._day:
+                    self._salt = bytes.fromhex(await self.storage.salt(day))
+                    self._day = day
         digest = hashlib.blake2b(
             f"{site}\x00{ip}\x00{user_agent}".encode(), key=self._salt, digest_size=12
         )

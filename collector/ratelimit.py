@@ -1,7 +1,8 @@
 """Per-client-IP token buckets for POST /e, and the client IP behind trusted proxies.
 
 The buckets live in this process's memory: with several collector processes each enforces
-its own limit (documented in the README).
+its own limit (documented in the README). An IPv6 client is limited per /64, the block one
+subscriber usually holds, or it could walk through fresh addresses to dodge the limit.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
-    def take(self, key: str, now: float | None = None) -> float:
+    def take(self, client: str, now: float | None = None) -> float:
         """Take one token; return 0 if allowed, else the seconds until one is available."""
         if not self.enabled:
             return 0.0
+        key = bucket_key(client)
         now = time.monotonic() if now is None else now
         tokens, last = self._buckets.pop(key, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - last) * self.rate)
@@ -46,6 +48,16 @@ class RateLimiter:
         return max(1, math.ceil(wait))
 
 
+def bucket_key(client: str) -> str:
+    """The address itself, or its /64 network for IPv6."""
+    if ":" not in client:
+        return client
+    try:
+        return str(ipaddress.IPv6Network((client, 64), strict=False).network_address) + "/64"
+    except ValueError:
+        return client
+
+
 class ClientAddress:
     """The client's IP: the peer, or X-Forwarded-For when the peer is a trusted proxy."""
 
@@ -60,11 +72,16 @@ class ClientAddress:
         return any(ip in net for net in self.networks)
 
     def resolve(self, peer: str, forwarded_for: str | None) -> str:
-        if not forwarded_for or not self._trusted(peer):
+        if not forwarded_for or not self.networks or not self._trusted(peer):
             return peer
         # Walk from the right: the first address not belonging to a trusted proxy is the client.
+        # Entries to its left were written by the client and prove nothing.
         hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
         for hop in reversed(hops):
-            if not self._trusted(hop):
-                return hop
+            try:
+                ip = ipaddress.ip_address(hop)
+            except ValueError:
+                return peer  # not an address: our own proxy would not write that
+            if not any(ip in net for net in self.networks):
+                return str(ip)
         return hops[0] if hops else peer
