@@ -98,7 +98,13 @@ def create_app(
         if new_token:
             # Printed once, on the very first start; only its hash is stored.
             print(f"\n  ctrlens admin token (shown once, keep it safe): {new_token}\n", flush=True)
-        writer = Writer(store, config.batch_window_ms, config.queue_limit, metrics.observe_commit)
+        writer = Writer(
+            store,
+            config.batch_window_ms,
+            config.queue_limit,
+            on_commit=metrics.observe_commit,
+            on_failure=metrics.observe_failure,
+        )
         writer.start()
         app.state.config = config
         app.state.storage = store
@@ -112,6 +118,7 @@ def create_app(
             yield
         finally:
             retention.cancel()
+            log.info("shutting down: committing %d queued events", writer.depth)
             await writer.close()
             if storage is None:
                 await store.close()
@@ -124,6 +131,8 @@ def create_app(
             await request.app.state.storage.get_meta("schema")
         except Exception as exc:  # the answer an operator's probe needs, not a stack trace
             return JSONResponse({"status": "error", "error": type(exc).__name__}, status_code=503)
+        if not request.app.state.writer.alive:
+            return JSONResponse({"status": "error", "error": "writer stopped"}, status_code=503)
         return JSONResponse({"status": "ok", "queue": request.app.state.writer.depth})
 
     async def prometheus(request: Request) -> Response:
@@ -173,12 +182,17 @@ def _wants_html(request: Request) -> bool:
 
 
 async def _retention(storage: Storage, days: int) -> None:
+    """Hourly: raw events past retention go (rollups stay), and so do expired visitor salts
+    even when no event arrives to rotate them."""
     while True:
         try:
-            cutoff = int((time.time() - days * 86400) * 1000)
-            removed = await storage.delete_raw_before(cutoff)
-            if removed:
-                log.info("retention: deleted %d raw events older than %d days", removed, days)
+            now = time.time()
+            await storage.salt(int(now // 86400))
+            if days > 0:
+                cutoff = int((now - days * 86400) * 1000)
+                removed = await storage.delete_raw_before(cutoff)
+                if removed:
+                    log.info("retention: deleted %d raw events older than %d days", removed, days)
         except Exception:
             log.exception("retention pass failed")
         await asyncio.sleep(RETENTION_EVERY_SECONDS)
