@@ -72,33 +72,39 @@
         !seen.has(id(el)) &&
         ((more = 1),
         d.hidden || el.checkVisibility?.({ opacityProperty: 1, visibilityProperty: 1 }) === false
-          ? (s.t = t)
-          : t - s.t < num(el, 'data-ctr-dwell', dwell) || record(el, 'impression'))
+          ? (s.t = 0)
+          : s.t // the exposure's start: the first tick that saw it on threshold and rendered
+          ? t - s.t < num(el, 'data-ctr-dwell', dwell) || record(el, 'impression')
+          : (s.t = t))
     );
     ticker = 0;
     more && kick();
   };
   const kick = () => (ticker ||= setTimeout(tick, 100));
-  const restart = (t = Date.now()) => (states.forEach((s) => (s.t = t)), kick());
+  const restart = () => (states.forEach((s) => (s.t = 0)), kick());
 
   // Thresholds every 0.25%: 50%, or any custom threshold in whole percent, is crossed exactly,
   // and an element 4 viewports tall still reaches half the viewport to within 1%.
   const T = [];
   for (let i = 0; i <= 400; ) T.push(i++ / 400);
+  // The IntersectionObserver says nothing when a zero-sized element grows (its ratio stays 1),
+  // so those are watched for size, and asked about again.
+  const ro = new ResizeObserver((entries) => entries.forEach((e) => (io.unobserve(e.target), io.observe(e.target))));
   const io = new IntersectionObserver(
     (entries) =>
       entries.forEach((e) => {
         const s = states.get(e.target);
         const b = e.boundingClientRect;
         const r = e.intersectionRect;
+        // Capped at the viewport (innerWidth: rootBounds is null in a cross-origin frame).
+        const cap = Math.min(b.width, innerWidth) * Math.min(b.height, innerHeight);
         if (s) {
-          // Capped at the viewport (innerWidth: rootBounds is null in a cross-origin frame).
+          ro[cap ? 'unobserve' : 'observe'](e.target);
           // A zero-sized element gives NaN, which is never on.
-          s.p = (r.width * r.height) / (Math.min(b.width, innerWidth) * Math.min(b.height, innerHeight));
+          s.p = (r.width * r.height) / cap;
           // 0.001: an element placed at exactly 50% may measure 49.99% after sub-pixel layout.
-          const on = s.p + 0.001 >= num(e.target, 'data-ctr-threshold', threshold);
-          on && !s.on && (s.t = Date.now()); // a new exposure: its clock starts now
-          s.on = on;
+          // Off threshold, the clock stops; the next tick starts it again.
+          (s.on = s.p + 0.001 >= num(e.target, 'data-ctr-threshold', threshold)) || (s.t = 0);
           kick();
         }
       }),
@@ -114,7 +120,7 @@
     );
     // One sweep per batch of removals (or data-ctr changes) is cheaper than walking every
     // removed subtree.
-    sweep && states.forEach((s, el) => (el.isConnected && el.matches(SEL)) || (io.unobserve(el), states.delete(el)));
+    sweep && states.forEach((s, el) => (el.isConnected && el.matches(SEL)) || (io.unobserve(el), ro.unobserve(el), states.delete(el)));
   });
 
   // Delivery. A flush moves `queue` into the store (localStorage, so it outlives the page) and
@@ -125,14 +131,10 @@
   let memory = []; // the store, when localStorage is unavailable
   const stored = () => JSON.parse(ls(KEY) || 0) || memory;
   const save = (all) => ls(KEY, JSON.stringify((memory = all)));
-  // What the collector accepts: at most 200 events and 64 KiB; 20,000 UTF-16 units are at
-  // most 60,000 bytes of UTF-8.
-  const parts = (b, e = b.events, h = e.length >> 1) =>
-    e.length > 200 || (h && JSON.stringify(b).length > 2e4)
-      ? [...parts({ ...b, events: e.slice(0, h) }), ...parts({ ...b, events: e.slice(h) })]
-      : [b];
-  const hold = (b) => {
-    const all = stored().concat(parts(b));
+  const hold = (b, all = stored()) => {
+    // Bodies of 50 events stay under 60 KB (the collector takes 64 KiB) with any valid event:
+    // names of 128 characters at 3 bytes each, URLs of 2,048.
+    for (let i = 0; i < b.events.length; ) all.push({ ...b, events: b.events.slice(i, (i += 50)) });
     // Bounded: the oldest events go, and the newest body tells the collector how many.
     for (let n = all.flatMap((x) => x.events).length; n-- > 1000; all.at(-1).dropped = -~all.at(-1).dropped)
       all[0].events.shift(), all[0].events[0] || all.shift();

@@ -77,6 +77,12 @@ class StaticSite:
 
 
 @pytest.fixture(scope="session")
+def server(sqlite_server: Any) -> Any:
+    """The snippet's subject is the browser, not storage: one SQLite collector is enough."""
+    return sqlite_server
+
+
+@pytest.fixture(scope="session")
 def static(server: Any) -> Iterator[StaticSite]:
     if not (DIST / "ctr.js").is_file():
         pytest.fail("snippet/dist/ctr.js is missing: run python snippet/build.py")
@@ -136,3 +142,54 @@ class Collected:
 @pytest.fixture
 def collected(server: Any, site: str) -> Collected:
     return Collected(server, site)
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # Every fixture page is laid out for an 800 x 600 viewport.
+    return {**browser_context_args, "viewport": {"width": 800, "height": 600}}
+
+
+class View:
+    """A fixture page in the browser, and the moves a visitor makes on it."""
+
+    def __init__(self, page: Any, static: StaticSite, site: str, collected: Collected) -> None:
+        self.page = page
+        self.static = static
+        self.site = site
+        self.collected = collected
+        self.marks = 0
+
+    def open(self, fixture: str, page: Any = None, **params: Any) -> Any:
+        page = page or self.page
+        page.goto(self.static.url(fixture, SITE=self.site, **params))
+        page.wait_for_function("window.ctrlens && window.ctrlens._")
+        return page
+
+    def show(self, selector: str, fraction: float, page: Any = None) -> None:
+        """Scroll so that `fraction` of the element's height shows at the viewport's bottom."""
+        (page or self.page).evaluate(
+            """([selector, fraction]) => {
+                const r = document.querySelector(selector).getBoundingClientRect();
+                scrollTo(scrollX, r.top + scrollY + Math.round(fraction * r.height) - innerHeight);
+            }""",
+            [selector, fraction],
+        )
+
+    def scroll_to(self, y: int, page: Any = None) -> None:
+        (page or self.page).evaluate("y => scrollTo(scrollX, y)", y)
+
+    def mark(self, page: Any = None) -> None:
+        """Click the marker and wait until that click is stored: everything recorded before it
+        has then been delivered (it went in the same body or an earlier one)."""
+        page = page or self.page
+        self.marks += 1
+        page.click("#marker")
+        page.evaluate("ctrlens('flush')")
+        self.collected.wait("marker", "click", self.marks)
+        time.sleep(0.3)  # an earlier request may still be committing
+
+
+@pytest.fixture
+def view(page: Any, static: StaticSite, site: str, collected: Collected) -> View:
+    return View(page, static, site, collected)
