@@ -53,6 +53,7 @@ class SQLiteDatabase:
         self._readers: list[SQLiteConnection] = []
         self._next_reader: Iterable[SQLiteConnection] = iter(())
         self._write_lock = asyncio.Lock()
+        self._readers_lock = asyncio.Lock()
 
     async def open(self) -> SQLiteDatabase:
         if self.path != ":memory:":
@@ -67,11 +68,17 @@ class SQLiteDatabase:
         return conn
 
     async def _open_readers(self) -> None:
-        for _ in range(self._reader_count):
-            conn = await self._connect()
-            await conn.execute("PRAGMA query_only=ON")
-            self._readers.append(SQLiteConnection(conn))
-        self._next_reader = itertools.cycle(self._readers)
+        async with self._readers_lock:
+            if self._readers:  # another request opened them while this one waited
+                return
+            readers = []
+            for _ in range(self._reader_count):
+                conn = await self._connect()
+                await conn.execute("PRAGMA query_only=ON")
+                readers.append(SQLiteConnection(conn))
+            # Published only once complete: concurrent first requests must not see a half-made list.
+            self._next_reader = itertools.cycle(readers)
+            self._readers = readers
 
     @property
     def writer(self) -> SQLiteConnection:

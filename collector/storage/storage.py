@@ -272,11 +272,19 @@ class _Rollup:
         groups: dict[tuple[str, str], list[StoredEvent]] = defaultdict(list)
         for e in events:
             groups[(e.pageview, e.element)].append(e)
+        clicked = {key for key, evs in groups.items() if any(e.type == "click" for e in evs)}
 
-        new_cells = await self._insert_cells(site, groups)
-        cells = await self._cells(site, list(groups))
-        clicked_keys = [key for key, evs in groups.items() if any(e.type == "click" for e in evs)]
-        newly_clicked = await self._mark_clicked(site, clicked_keys)
+        # A cell this batch creates is inserted with its click already marked and its values
+        # known, so only cells that existed before are read back and updated: in the usual
+        # batch, where a page view's impression and click arrive together, that is none.
+        proposed = {key: _cell(evs[0]) for key, evs in groups.items()}
+        new_cells = await self._insert_cells(site, proposed, clicked)
+        old_keys = [key for key in groups if key not in new_cells]
+        cells = {key: proposed[key] for key in new_cells}
+        cells.update(await self._cells(site, old_keys))
+        newly_clicked = (new_cells & clicked) | await self._mark_clicked(
+            site, [key for key in old_keys if key in clicked]
+        )
 
         first_views: list[tuple[tuple[str, str], _Cell]] = []
         first_clicks: list[tuple[tuple[str, str], _Cell]] = []
@@ -323,19 +331,18 @@ class _Rollup:
                 self.pageviews[(site, variant, page, hour)] += 1
 
     async def _insert_cells(
-        self, site: str, groups: dict[tuple[str, str], list[StoredEvent]]
+        self, site: str, proposed: dict[tuple[str, str], _Cell], clicked: set[tuple[str, str]]
     ) -> set[tuple[str, str]]:
-        rows = []
-        for (pageview, element), evs in groups.items():
-            e = evs[0]
-            hour = e.ts_server // 1000 // HOUR * HOUR
-            rows.append((site, pageview, element, e.kind, e.variant, e.page, e.account, e.source,
-                         e.device, e.visitor, hour))
+        rows = [
+            (site, pageview, element, c.kind, c.variant, c.page, c.account, c.source, c.device,
+             c.visitor, c.hour, 1 if (pageview, element) in clicked else 0)
+            for (pageview, element), c in proposed.items()
+        ]
         new: set[tuple[str, str]] = set()
         for part in chunks(rows):
             for pageview, element in await self.tx.fetch(
                 "INSERT INTO pageview_elements (site, pageview, element, kind, variant, page, "
-                f"account, source, device, visitor, hour) VALUES {placeholders(len(part), 11)} "
+                f"account, source, device, visitor, hour, clicked) VALUES {placeholders(len(part), 12)} "
                 "ON CONFLICT (site, pageview, element) DO NOTHING RETURNING pageview, element",
                 flatten(part),
             ):
@@ -375,35 +382,41 @@ class _Rollup:
         def key(element: str, cell: _Cell) -> tuple[Any, ...]:
             return (cell.hour // DAY, cell.visitor, element, cell.variant, cell.page)
 
+        click_hours: dict[tuple[Any, ...], int] = {}
+        for (_, element), cell in clicks:
+            click_hours.setdefault(key(element, cell), cell.hour)
         hours: dict[tuple[Any, ...], int] = {}
         rows = []
         for (_, element), cell in views:
             k = key(element, cell)
             if k not in hours:
                 hours[k] = cell.hour
-                rows.append((site, *k))
+                rows.append((site, *k, 1 if k in click_hours else 0))
+        # As with cells: a visitor row this batch creates carries its click from the start.
+        to_update = dict(click_hours)
         for part in chunks(rows):
             for day, visitor, element, variant, page in await self.tx.fetch(
-                "INSERT INTO visitor_elements (site, day, visitor, element, variant, page) VALUES "
-                f"{placeholders(len(part), 6)} ON CONFLICT (site, day, visitor, element, variant, "
-                "page) DO NOTHING RETURNING day, visitor, element, variant, page",
+                "INSERT INTO visitor_elements (site, day, visitor, element, variant, page, clicked) "
+                f"VALUES {placeholders(len(part), 7)} ON CONFLICT (site, day, visitor, element, "
+                "variant, page) DO NOTHING RETURNING day, visitor, element, variant, page",
                 flatten(part),
             ):
-                hour = hours[(day, visitor, element, variant, page)]
-                self.rollups[(site, element, variant, page, hour)][4] += 1
+                k = (day, visitor, element, variant, page)
+                self.rollups[(site, element, variant, page, hours[k])][4] += 1
+                if k in to_update:
+                    self.rollups[(site, element, variant, page, to_update.pop(k))][5] += 1
 
-        click_hours: dict[tuple[Any, ...], int] = {}
-        for (_, element), cell in clicks:
-            click_hours.setdefault(key(element, cell), cell.hour)
-        click_keys = list(click_hours)
+        click_keys = list(to_update)
+        # PostgreSQL types a bare `?` in VALUES as text; the cast keeps `day` a number on both.
+        typed = "(CAST(? AS BIGINT),?,?,?,?)"
         for part in chunks(click_keys):
             for day, visitor, element, variant, page in await self.tx.fetch(
                 "UPDATE visitor_elements SET clicked = 1 WHERE site = ? AND clicked = 0 AND "
-                f"(day, visitor, element, variant, page) IN (VALUES {placeholders(len(part), 5)}) "
+                f"(day, visitor, element, variant, page) IN (VALUES {','.join([typed] * len(part))}) "
                 "RETURNING day, visitor, element, variant, page",
                 [site, *flatten(part)],
             ):
-                hour = click_hours[(day, visitor, element, variant, page)]
+                hour = to_update[(day, visitor, element, variant, page)]
                 self.rollups[(site, element, variant, page, hour)][5] += 1
 
     async def _flush(self) -> None:
@@ -446,6 +459,12 @@ class _Rollup:
                 "SET pageviews = pageview_rollups.pageviews + excluded.pageviews",
                 flatten(part),
             )
+
+
+def _cell(e: StoredEvent) -> _Cell:
+    """The cell a page view's element lands in, fixed by its first event."""
+    return _Cell(e.kind, e.variant, e.page, e.account, e.source, e.device, e.visitor,
+                 e.ts_server // 1000 // HOUR * HOUR)
 
 
 def _dimensions(cell: _Cell) -> Iterable[tuple[str, str]]:
