@@ -114,6 +114,8 @@ def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
         log_level=config.log_level,
         proxy_headers=False,  # the client address comes from --trusted-proxy only
         server_header=False,
+        # No access log: it would write every visitor's IP address (DESIGN §5).
+        access_log=False,
         timeout_graceful_shutdown=30,
     )
 
