@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
+from collector.storage.database import Database
 from collector.storage.storage import Rejection, Site, Storage, WriteBatch
 
-__all__ = ["Rejection", "Site", "Storage", "WriteBatch", "open_storage", "is_postgres_url"]
+__all__ = [
+    "Database", "Rejection", "Site", "Storage", "WriteBatch", "is_postgres_url", "open_database",
+    "open_storage", "redacted",
+]
 
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
 
 
-async def open_storage(url: str, migrate: bool = True) -> Storage:
-    """Open the database at `url` (a file path or a postgresql:// URL) and migrate it."""
+def redacted(url: str) -> str:
+    """The database for a log line: a postgresql:// URL without its password."""
+    if not is_postgres_url(url):
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+async def open_database(url: str) -> Database:
+    """The backend driver for `url` (a file path or a postgresql:// URL), opened, not migrated."""
     if is_postgres_url(url):
         from collector.storage.postgres import PostgresDatabase
 
-        db = await PostgresDatabase(url).open()
-    else:
-        from collector.storage.sqlite import SQLiteDatabase
+        return await PostgresDatabase(url).open()
+    from collector.storage.sqlite import SQLiteDatabase
 
-        db = await SQLiteDatabase(url).open()
+    return await SQLiteDatabase(url).open()
+
+
+async def open_storage(url: str, migrate: bool = True) -> Storage:
+    """Open the database at `url` (a file path or a postgresql:// URL) and migrate it."""
+    db = await open_database(url)
     if migrate:
         await db.migrate()
     return Storage(db)

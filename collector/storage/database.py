@@ -7,12 +7,15 @@ placeholders into its own style and owns connections, transactions and migration
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
@@ -36,16 +39,36 @@ class Database(Connection, Protocol):
 
     dialect: str
     url: str
+    # Errors after which the whole transaction may simply run again (PostgreSQL: deadlock,
+    # serialization failure between concurrent writers). Empty for a single-writer backend.
+    retryable: tuple[type[BaseException], ...]
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
 
-    async def migrate(self) -> int:
-        """Bring the schema to the newest version; return that version."""
+    async def migrate(self, upto: int | None = None) -> int:
+        """Bring the schema to the newest version (or to `upto`); return the version reached."""
         ...
 
     async def schema_version(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+async def transact(
+    db: Database, work: Callable[[Connection], Awaitable[T]], attempts: int = 5
+) -> T:
+    """Run `work` in one transaction; run it again from the start if the database aborted it
+    because of a concurrent writer. `work` must not keep state from an aborted attempt."""
+    for attempt in range(attempts):
+        try:
+            async with db.transaction() as tx:
+                return await work(tx)
+        except db.retryable:
+            if attempt == attempts - 1:
+                raise
+            # Jittered backoff, so the two colliding writers do not collide again.
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def placeholders(rows: int, columns: int) -> str:

@@ -44,6 +44,7 @@ class SQLiteConnection:
 
 class SQLiteDatabase:
     dialect = "sqlite"
+    retryable: tuple[type[BaseException], ...] = ()  # one writer: nothing to collide with
 
     def __init__(self, path: str, readers: int = 2) -> None:
         self.path = path
@@ -116,10 +117,10 @@ class SQLiteDatabase:
         rows = await self.writer.fetch("PRAGMA user_version")
         return int(rows[0][0])
 
-    async def migrate(self) -> int:
+    async def migrate(self, upto: int | None = None) -> int:
         version = await self.schema_version()
         for target, sql in migrations(self.dialect):
-            if target <= version:
+            if target <= version or (upto is not None and target > upto):
                 continue
             async with self._write_lock:
                 # executescript commits on its own; wrap the script and the version bump in one

@@ -7,6 +7,7 @@ transaction; the read path answers the dashboard from rollups only.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections import defaultdict
@@ -15,11 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.events import STORED_COLUMNS, StoredEvent
-from collector.storage.database import Connection, Database, chunks, flatten, placeholders
+from collector.storage.database import (
+    Connection, Database, chunks, flatten, placeholders, transact,
+)
 from collector.storage.reads import ReadQueries
+
+log = logging.getLogger("ctrlens.storage")
 
 HOUR = 3600
 DAY = 86400
+DAY_MS = DAY * 1000
+# PostgreSQL: day partitions of raw events are made this many days ahead of the writes.
+PARTITIONS_AHEAD = 7
 MAX_SAMPLES_PER_SITE = 100
 
 
@@ -67,11 +75,19 @@ _EVENT_INSERT = (
     f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES {{values}} "
     "ON CONFLICT (site, event_id) DO NOTHING RETURNING site, event_id"
 )
+# PostgreSQL partitions `events` by day, so ids are kept unique in `event_ids` (schema 003);
+# arrays keep this one statement whatever the batch size.
+_EVENT_ID_INSERT = (
+    "INSERT INTO event_ids (site, event_id, day) "
+    "SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) "
+    "ON CONFLICT (site, event_id) DO NOTHING RETURNING site, event_id"
+)
 
 
 class Storage(ReadQueries):
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._partition_days: set[int] = set()  # PostgreSQL: days known to have a partition
 
     @property
     def dialect(self) -> str:
@@ -169,24 +185,65 @@ class Storage(ReadQueries):
 
     async def write(self, batch: WriteBatch) -> set[tuple[str, str]]:
         """Store a batch in one transaction; return the (site, event_id) pairs that were new."""
-        async with self.db.transaction() as tx:
+        if self.dialect == "postgres":
+            await self._ensure_partitions(batch.events)
+
+        async def work(tx: Connection) -> set[tuple[str, str]]:
             inserted = await self._insert_events(tx, batch.events)
             fresh = [e for e in batch.events if (e.site, e.event_id) in inserted]
             if fresh:
                 await _Rollup(tx, fresh).apply()
             if batch.rejections:
                 await self._count_rejections(tx, batch.rejections)
-        return inserted
+            return inserted
+
+        # Run again from the start if PostgreSQL aborts it for a concurrent collector's sake.
+        return await transact(self.db, work)
+
+    async def _ensure_partitions(self, events: Sequence[StoredEvent]) -> None:
+        days = {e.ts_server // DAY_MS for e in events} - self._partition_days
+        for day in sorted(days):
+            try:
+                for ahead in range(day, day + PARTITIONS_AHEAD + 1):
+                    await self.db.execute("SELECT ctrlens_event_partition(?)", (ahead,))
+            except Exception:
+                # The write goes on: its rows wait in the default partition until a later
+                # attempt makes their day's partition and moves them there.
+                log.warning("could not make the raw-event partition of day %d", day, exc_info=True)
+                continue
+            self._partition_days.add(day)
 
     async def _insert_events(
         self, tx: Connection, events: Sequence[StoredEvent]
     ) -> set[tuple[str, str]]:
+        if self.dialect == "postgres":
+            return await self._insert_partitioned_events(tx, events)
         inserted: set[tuple[str, str]] = set()
         for part in chunks(events):
             rows = [_event_row(e) for e in part]
             sql = _EVENT_INSERT.format(values=placeholders(len(rows), len(STORED_COLUMNS)))
             for site, event_id in await tx.fetch(sql, flatten(rows)):
                 inserted.add((site, event_id))
+        return inserted
+
+    async def _insert_partitioned_events(
+        self, tx: Connection, events: Sequence[StoredEvent]
+    ) -> set[tuple[str, str]]:
+        if not events:
+            return set()
+        # Sorted: concurrent collectors take the id rows' locks in the same order.
+        ordered = sorted(events, key=lambda e: (e.site, e.event_id))
+        rows = await tx.fetch(
+            _EVENT_ID_INSERT,
+            (
+                [e.site for e in ordered],
+                [e.event_id for e in ordered],
+                [e.ts_server // DAY_MS for e in ordered],
+            ),
+        )
+        inserted = {(site, event_id) for site, event_id in rows}
+        fresh = [_event_row(e) for e in events if (e.site, e.event_id) in inserted]
+        await tx.copy("events", STORED_COLUMNS, fresh)  # type: ignore[attr-defined]
         return inserted
 
     async def _count_rejections(self, tx: Connection, rejections: Sequence[Rejection]) -> None:
@@ -215,14 +272,28 @@ class Storage(ReadQueries):
                 )
 
     async def delete_raw_before(self, ts_ms: int) -> int:
-        """Retention: drop raw events and per-page-view ledgers older than `ts_ms`; keep rollups."""
+        """Retention: drop raw events and per-page-view ledgers older than `ts_ms`; keep rollups.
+
+        PostgreSQL drops whole days: the partitions of the days before the one holding `ts_ms`.
+        Returns the number of raw events dropped.
+        """
         hour = ts_ms // 1000 // HOUR * HOUR
+        if self.dialect == "postgres":
+            # Partitions are dropped, not emptied row by row (schema/postgres/003).
+            rows = await self.db.fetch(
+                "SELECT ctrlens_drop_event_partitions(?)", (ts_ms // DAY_MS,)
+            )
+            dropped = int(rows[0][0])
         async with self.db.transaction() as tx:
-            deleted = await tx.fetch("DELETE FROM events WHERE ts_server < ? RETURNING 1", (ts_ms,))
+            if self.dialect != "postgres":
+                deleted = await tx.fetch(
+                    "DELETE FROM events WHERE ts_server < ? RETURNING 1", (ts_ms,)
+                )
+                dropped = len(deleted)
             await tx.execute("DELETE FROM pageview_elements WHERE hour < ?", (hour,))
             await tx.execute("DELETE FROM pageviews WHERE hour < ?", (hour,))
             await tx.execute("DELETE FROM visitor_elements WHERE day < ?", (hour // DAY,))
-        return len(deleted)
+        return dropped
 
 
 def _site(row: tuple[Any, ...]) -> Site:

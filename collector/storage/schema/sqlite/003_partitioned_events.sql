@@ -1,0 +1,5 @@
+-- ctrlens schema version 3 (SQLite): nothing changes.
+--
+-- Version 3 partitions raw events by day on PostgreSQL (see ../postgres/003_partitioned_events.sql).
+-- SQLite has no partitions: its events keep their (site, event_id) key, and retention deletes
+-- old rows. The version number moves with PostgreSQL's, so a version means the same schema on both.
