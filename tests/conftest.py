@@ -1,5 +1,11 @@
 """Shared fixtures: a real `ctrlens serve` process, real HTTP, and Debian's Chromium for Playwright.
 
+Every test that uses `server` (or `backend`, `fresh_db`) runs twice: against SQLite
+and against PostgreSQL, one server per backend for the session. The PostgreSQL half needs
+CTRLENS_TEST_PG_URL (`./dev.sh test` sets it with tests/pg_setup.sh); without it those tests
+fail rather than skip. Each session works in PostgreSQL databases of its own, made from that
+URL's server and dropped at the end.
+
 Browser tests present a normal desktop Chrome user agent: the collector drops bots, and
 headless Chromium announces itself as `HeadlessChrome`, which the bot list rightly matches.
 That drop is asserted on its own in test_ingest.py; everywhere else the browser plays a user.
@@ -8,6 +14,7 @@ That drop is asserted on its own in test_ingest.py; everywhere else the browser 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -17,9 +24,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -152,10 +161,120 @@ class Server:
         return self.client.post("/e", content=content, headers=headers)
 
 
+# -- the two storage backends -----------------------------------------------------------------
+
+BACKENDS = ("sqlite", "postgres")
+PG_URL_VARIABLE = "CTRLENS_TEST_PG_URL"
+
+
+def postgres_url() -> str:
+    """The test server's URL (its role may create databases); fails the test when unset."""
+    url = os.environ.get(PG_URL_VARIABLE)
+    if not url:
+        pytest.fail(
+            f"{PG_URL_VARIABLE} is not set, so the PostgreSQL half of the suite cannot run. "
+            'Run ./dev.sh test, or eval "$(tests/pg_setup.sh)" before pytest.',
+            pytrace=False,
+        )
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+class Databases:
+    """Fresh, empty databases: SQLite files, or PostgreSQL databases dropped at the end."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.created: list[str] = []
+
+    def new(self, backend: str) -> str:
+        if backend == "sqlite":
+            return str(self.directory / f"ctrlens-{uuid.uuid4().hex[:12]}.db")
+        admin = postgres_url()
+        name = f"ctrlens_test_{uuid.uuid4().hex[:12]}"
+        run_sync(_pg_admin(admin, f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return with_database(admin, name)
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            run_sync(_pg_admin(postgres_url(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.created = []
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    db = str(tmp_path_factory.mktemp("ctrlens") / "ctrlens.db")
-    srv = Server(db).start()
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    made = Databases(tmp_path_factory.mktemp("ctrlens"))
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """"sqlite" or "postgres": every test that depends on it runs once with each."""
+    return request.param
+
+
+@pytest.fixture
+def fresh_db(backend: str, databases: Databases) -> str:
+    """A new, empty database of the current backend: a file path or a postgresql:// URL."""
+    return databases.new(backend)
+
+
+def private_loop(test: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+    """Run an async test on a loop of its own, in a thread.
+
+    Playwright's sync API leaves its event loop running in the main thread for the rest of
+    the session, and pytest-asyncio cannot start another one there; storage tests that run
+    after a browser test would fail for that reason alone.
+    """
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return run_sync(test(*args, **kwargs))
+
+    return run
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Any]:
+    """`Storage` opened (and migrated) on `url`, closed afterwards."""
+    from collector.storage import open_storage
+
+    store = await open_storage(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="session")
+def server(backend: str, databases: Databases) -> Iterator[Server]:
+    """One `ctrlens serve` per backend for the whole session."""
+    srv = Server(databases.new(backend)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(databases: Databases) -> Iterator[Server]:
+    """A `ctrlens serve` on SQLite only, for tests whose subject is not storage (the snippet's
+    browser tests): running them on both backends would test nothing more."""
+    srv = Server(databases.new("sqlite")).start()
     yield srv
     srv.stop()
 
