@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from collector.config import Config
 from collector.errors import CtrlensError
 from collector.sites import validate_origins, validate_site_key
-from collector.storage import Storage, is_postgres_url, open_storage
+from collector.storage import Storage, is_postgres_url, open_storage, redacted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +95,8 @@ def _with_storage(config: Config, work: Any) -> Any:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    if config.workers < 1:
+        raise ValueError("--workers must be at least 1")
     if config.workers > 1 and not is_postgres_url(config.db):
         raise ValueError("SQLite has a single writer: --workers > 1 needs a postgresql:// database")
     _run_server(config)
@@ -105,10 +108,7 @@ def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
 
     from collector.app import create_app
 
-    app = create_app(config, extra_routes=extra_routes)
-    print(f"ctrlens listening on http://{config.host}:{config.port}  (database: {config.db})", flush=True)
-    uvicorn.run(
-        app,
+    options: dict[str, Any] = dict(
         host=config.host,
         port=config.port,
         log_level=config.log_level,
@@ -118,6 +118,24 @@ def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+    if config.workers > 1 and extra_routes is None:  # the demo's extra routes run in one process
+        # Migrate once here, before the workers race to; each worker then builds its own app.
+        _with_storage(config, lambda storage: asyncio.sleep(0))
+        os.environ.update(config.worker_environ())
+        print(f"ctrlens listening on http://{config.host}:{config.port}  "
+              f"(database: {redacted(config.db)}, {config.workers} workers)", flush=True)
+        uvicorn.run("collector.cli:worker_app", factory=True, workers=config.workers, **options)
+        return
+    app = create_app(config, extra_routes=extra_routes)
+    print(f"ctrlens listening on http://{config.host}:{config.port}  (database: {redacted(config.db)})", flush=True)
+    uvicorn.run(app, **options)
+
+
+def worker_app() -> Any:
+    """The application of one `ctrlens serve --workers N` process; uvicorn calls this."""
+    from collector.app import create_app
+
+    return create_app(Config.from_worker_environ())
 
 
 def _site_add(config: Config, args: argparse.Namespace) -> int:

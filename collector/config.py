@@ -7,6 +7,7 @@ Precedence: command-line flag > environment variable (`CTRLENS_*`) > TOML file
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -62,6 +63,24 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+    # `ctrlens serve --workers N`: uvicorn starts each worker process afresh, so the parent's
+    # configuration travels to them in one environment variable, read back only here.
+
+    def worker_environ(self) -> dict[str, str]:
+        values = dataclasses.asdict(self)
+        values["extra"] = dict(self.extra)
+        return {WORKER_CONFIG: json.dumps(values)}
+
+    @classmethod
+    def from_worker_environ(cls, environ: Mapping[str, str] | None = None) -> Config:
+        environ = os.environ if environ is None else environ
+        if WORKER_CONFIG not in environ:
+            raise ValueError(f"{WORKER_CONFIG} is not set: start workers with `ctrlens serve --workers N`")
+        return cls.from_mapping(json.loads(environ[WORKER_CONFIG]))
+
+
+WORKER_CONFIG = "CTRLENS_WORKER_CONFIG"
 
 
 _ENV = {
