@@ -1,7 +1,8 @@
 """Login with the admin token: session cookie for people, `Authorization: Bearer` for scripts.
 
-The token is never stored, only its SHA-256; comparisons are constant-time. Login attempts are
-rate limited per client address; every form carries a CSRF token bound to the session.
+The token is never stored, only its SHA-256; comparisons are constant-time. Failed logins are
+limited per client address (a guesser gets a few tries a minute; someone who knows the token is
+never locked out by their own sign-ins); every form carries a CSRF token bound to the session.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from urllib.parse import quote, urlsplit
@@ -16,8 +19,8 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from collector.errors import InvalidRequest, Unauthorized
-from collector.ratelimit import RateLimiter
+from collector.errors import InvalidRequest, RateLimited, Unauthorized
+from collector.ratelimit import bucket_key
 from collector.storage import Storage
 
 TOKEN_KEY = "admin_token_sha256"
@@ -56,10 +59,40 @@ async def session_secret(storage: Storage) -> str:
     return await storage.meta_default(SECRET_KEY, secrets.token_urlsafe(48))
 
 
+class LoginThrottle:
+    """At most `failures` failed sign-ins per client in any `window` seconds."""
+
+    def __init__(self, failures: int = 5, window: float = 60.0, max_clients: int = 10_000) -> None:
+        self.failures = failures
+        self.window = window
+        self.max_clients = max_clients
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._seen.get(bucket_key(client), deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def blocked(self, client: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return len(self._recent(client, now)) >= self.failures
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        key = bucket_key(client)
+        times = self._recent(client, now)
+        times.append(now)
+        self._seen.pop(key, None)
+        self._seen[key] = times
+        if len(self._seen) > self.max_clients:
+            self._seen.popitem(last=False)
+
+
 class Auth:
-    def __init__(self, storage: Storage, login_rate: float = 5 / 60) -> None:
+    def __init__(self, storage: Storage, throttle: LoginThrottle | None = None) -> None:
         self.storage = storage
-        self.attempts = RateLimiter(login_rate, burst_seconds=60)
+        self.throttle = throttle or LoginThrottle()
         self._digest: str | None = None
 
     async def token_digest(self) -> str:
@@ -74,7 +107,13 @@ class Auth:
     async def authenticated(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            return await self.check(header[7:].strip())
+            client = request.client.host if request.client else ""
+            if self.throttle.blocked(client):
+                raise RateLimited("too many failed sign-ins from this address; retry in a minute", 60)
+            if await self.check(header[7:].strip()):
+                return True
+            self.throttle.failed(client)
+            return False
         return request.session.get("user") == "admin"
 
 

@@ -28,8 +28,13 @@ def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = Non
 
 
 def _cell(value: Any) -> Any:
+    """One CSV cell: booleans as JSON writes them, lists joined with "; ", floats in full."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        value = "; ".join(str(v) for v in value)
     text = str(value)
     # Spreadsheets run cells starting with these as formulas (CSV injection).
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from collector.errors import InvalidRequest
 
 PRESETS = {"today": 0, "7d": 6, "30d": 29, "90d": 89}
+PRESET_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
+DAY = 86400
 DEFAULT_PRESET = "30d"
 MAX_DAYS = 3 * 366
 
@@ -37,9 +39,37 @@ class Period:
         """Exclusive: midnight after the last day."""
         return self._utc_hour(self.end + timedelta(days=1))
 
+    @property
+    def day_from(self) -> int:
+        """The first UTC epoch day the range touches (tables kept per UTC day)."""
+        return self.hour_from // DAY
+
+    @property
+    def day_to(self) -> int:
+        """The last UTC epoch day the range touches, inclusive."""
+        return (self.hour_to - 1) // DAY
+
+    @property
+    def utc_aligned(self) -> bool:
+        """True when the site's days are UTC days, so per-UTC-day tables are exact."""
+        return self.hour_from % DAY == 0 and self.hour_to % DAY == 0
+
+    def dates(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+    def local(self, epoch_seconds: int) -> datetime:
+        return datetime.fromtimestamp(epoch_seconds, ZoneInfo(self.tz))
+
     def previous(self) -> Period:
         """The period of the same length just before this one."""
         return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.tz)
+
+    def label(self) -> str:
+        if self.start == self.end:
+            return self.start.strftime("%-d %b %Y")
+        if self.start.year == self.end.year:
+            return f"{self.start.strftime('%-d %b')} – {self.end.strftime('%-d %b %Y')}"
+        return f"{self.start.strftime('%-d %b %Y')} – {self.end.strftime('%-d %b %Y')}"
 
     def query(self) -> dict[str, str]:
         if self.preset:

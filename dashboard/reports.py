@@ -1,29 +1,76 @@
-"""Rows the dashboard, the JSON API and `ctrlens report` all show: storage counts + statistics."""
+"""Rows the dashboard, the JSON API and `ctrlens report` all show: storage counts + statistics.
+
+Every function here takes counts from `Storage` (rollups only) and returns plain dicts and
+lists, ready for a template, `JSONResponse` or a terminal table.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from collector.storage import Site, Storage
+from collector.storage.reads import group_cells
 from dashboard.periods import Period
-from dashboard.ratings import DEFAULT_MIN_IMPRESSIONS, parse_thresholds, rate
+from dashboard.ratings import DEFAULT_MIN_IMPRESSIONS, RATINGS, Thresholds, parse_thresholds, rate
 
 GROUPS = ("none", "variant", "page")
+SORTS = ("element", "kind", "variant", "page", "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating")
+DEFAULT_SORT = ("impressions", "desc")
+
+#: The columns of the elements table, in the order the CSV export writes them.
+ELEMENT_COLUMNS = (
+    "element", "kind", "variant", "page", "pages", "impressions", "clicks", "total_clicks", "ctr",
+    "ctr_low", "ctr_high", "rating", "rating_firm", "viewers", "clickers", "visitor_ctr",
+    "previous_impressions", "previous_ctr", "change_abs", "change_rel",
+)
 
 
-def site_rating_settings(site: Site) -> tuple[dict[str, Any], int]:
+@dataclass(frozen=True)
+class Filters:
+    kind: str | None = None
+    variant: str | None = None
+    page: str | None = None
+
+    def keep(self, cell: dict[str, Any]) -> bool:
+        return (self.variant is None or cell["variant"] == self.variant) and (
+            self.page is None or cell["page"] == self.page
+        )
+
+
+@dataclass
+class Overview:
+    rows: list[dict[str, Any]]
+    variants: list[str]
+    pages: list[str]
+    totals: dict[str, Any]
+    days: list[date] = field(default_factory=list)
+
+
+def site_rating_settings(site: Site) -> tuple[dict[str, Thresholds] | None, int]:
     thresholds = parse_thresholds(site.settings["thresholds"]) if site.settings.get("thresholds") else None
     min_impressions = int(site.settings.get("min_impressions", DEFAULT_MIN_IMPRESSIONS))
     return thresholds, min_impressions
 
 
-def element_row(counts: dict[str, Any], thresholds: Any, min_impressions: int) -> dict[str, Any]:
-    rating = rate(counts["clicks"], counts["impressions"], counts["kind"], thresholds, min_impressions)
-    viewers, clickers = counts["viewers"], counts["clickers"]
-    row = {
-        "element": counts["element"],
-        "kind": counts["kind"],
+def rated(counts: dict[str, Any], kind: str, thresholds: Any, min_impressions: int) -> dict[str, Any]:
+    """CTR, its 95% Wilson interval and the rating, for any row with impressions and clicks."""
+    rating = rate(counts["clicks"], counts["impressions"], kind, thresholds, min_impressions)
+    return {
+        "ctr": rating.ctr,
+        "ctr_low": rating.low,
+        "ctr_high": rating.high,
+        "rating": rating.rating,
+        "rating_firm": rating.firm,
     }
+
+
+def element_row(counts: dict[str, Any], thresholds: Any, min_impressions: int) -> dict[str, Any]:
+    viewers, clickers = counts["viewers"], counts["clickers"]
+    row = {"element": counts["element"], "kind": counts["kind"]}
     for optional in ("variant", "page"):
         if optional in counts:
             row[optional] = counts[optional]
@@ -31,16 +78,118 @@ def element_row(counts: dict[str, Any], thresholds: Any, min_impressions: int) -
         impressions=counts["impressions"],
         clicks=counts["clicks"],
         total_clicks=counts["total_clicks"],
-        ctr=rating.ctr,
-        ctr_low=rating.low,
-        ctr_high=rating.high,
-        rating=rating.rating,
-        rating_firm=rating.firm,
+        **rated(counts, counts["kind"], thresholds, min_impressions),
         viewers=viewers,
         clickers=clickers,
         visitor_ctr=min(1.0, clickers / viewers) if viewers else 0.0,
     )
     return row
+
+
+def _key(row: dict[str, Any], group: str) -> tuple[str, ...]:
+    return (row["element"],) if group == "none" else (row["element"], row[group])
+
+
+async def overview(
+    storage: Storage,
+    site: Site,
+    period: Period,
+    group: str = "none",
+    filters: Filters = Filters(),
+    sort: tuple[str, str] = DEFAULT_SORT,
+    sparklines: bool = True,
+) -> Overview:
+    """The site overview: one row per element (or element and variant / page), with the
+    change against the previous period of the same length and a daily CTR sparkline."""
+    thresholds, min_impressions = site_rating_settings(site)
+    cells = await storage.element_cells(site.key, period.hour_from, period.hour_to, kind=filters.kind)
+    variants = sorted({c["variant"] for c in cells})
+    pages = sorted({c["page"] for c in cells})
+    kept = [c for c in cells if filters.keep(c)]
+
+    pages_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for cell in kept:
+        pages_of[_key(cell, group)].add(cell["page"])
+    rows = [element_row(counts, thresholds, min_impressions) for counts in group_cells(kept, group)]
+
+    previous = period.previous()
+    before = await storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
+    earlier = {_key(r, group): r for r in group_cells([c for c in before if filters.keep(c)], group)}
+
+    for row in rows:
+        row["pages"] = sorted(pages_of[_key(row, group)])
+        old = earlier.get(_key(row, group))
+        old_ctr = old["clicks"] / old["impressions"] if old else None
+        row["previous_impressions"] = old["impressions"] if old else 0
+        row["previous_ctr"] = old_ctr
+        row["change_abs"] = row["ctr"] - old_ctr if old_ctr is not None else None
+        row["change_rel"] = (row["ctr"] - old_ctr) / old_ctr if old_ctr else None
+
+    if sparklines and rows:
+        await _add_sparklines(storage, site, period, filters, rows)
+    sort_rows(rows, *sort)
+    return Overview(rows, variants, pages, _totals(rows, group), period.dates())
+
+
+async def _add_sparklines(
+    storage: Storage, site: Site, period: Period, filters: Filters, rows: list[dict[str, Any]]
+) -> None:
+    """Daily CTR per element, from the per-UTC-day rollups: exact for UTC sites, and for sites
+    in other time zones each point is the UTC day that overlaps the local day most."""
+    first = period.start.toordinal() - date(1970, 1, 1).toordinal()
+    day_from, day_to = first, first + period.days - 1
+    daily = await storage.element_days(
+        site.key, day_from, day_to, kind=filters.kind, variant=filters.variant, page=filters.page
+    )
+    by_element: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for element, day, impressions, clicks in daily:
+        by_element[element][day] = (impressions, clicks)
+    for row in rows:
+        days = by_element.get(row["element"], {})
+        row["sparkline"] = [
+            {"day": (date(1970, 1, 1) + timedelta(days=d)).isoformat(),
+             "impressions": days.get(d, (0, 0))[0], "clicks": days.get(d, (0, 0))[1],
+             "ctr": days[d][1] / days[d][0] if d in days and days[d][0] else None}
+            for d in range(day_from, day_to + 1)
+        ]
+
+
+#: Rating ranks per sort direction: "desc" puts the best first, "asc" the worst; elements
+#: without enough data go last either way.
+_RATING_RANK = {
+    "desc": {"good": 0, "average": 1, "poor": 2, "insufficient": 3},
+    "asc": {"poor": 0, "average": 1, "good": 2, "insufficient": 3},
+}
+
+
+def sort_rows(rows: list[dict[str, Any]], sort: str, direction: str = "desc") -> None:
+    """Sort in place; missing values (no previous period) always go last."""
+    reverse = direction == "desc"
+    if sort == "rating":
+        rank = _RATING_RANK["desc" if reverse else "asc"]
+        rows.sort(key=lambda r: (rank[r["rating"]], -r["impressions"], r["element"]))
+        return
+    key = "change_rel" if sort == "change" else sort
+    present = [r for r in rows if r.get(key) is not None]
+    missing = [r for r in rows if r.get(key) is None]
+    present.sort(key=lambda r: (r[key], r["element"]), reverse=reverse)
+    missing.sort(key=lambda r: r["element"])
+    rows[:] = present + missing
+
+
+def _totals(rows: Sequence[dict[str, Any]], group: str) -> dict[str, Any]:
+    impressions = sum(r["impressions"] for r in rows)
+    clicks = sum(r["clicks"] for r in rows)
+    ratings = {name: 0 for name in RATINGS}
+    for r in rows:
+        ratings[r["rating"]] += 1
+    return {
+        "rows": len(rows),
+        "elements": len({r["element"] for r in rows}),
+        "impressions": impressions,
+        "clicks": clicks,
+        "ratings": ratings,
+    }
 
 
 async def element_report(
@@ -52,8 +201,14 @@ async def element_report(
     variant: str | None = None,
     page: str | None = None,
 ) -> list[dict[str, Any]]:
-    thresholds, min_impressions = site_rating_settings(site)
-    counts = await storage.element_counts(
-        site.key, period.hour_from, period.hour_to, group, kind=kind, variant=variant, page=page
+    """The overview's rows without sparklines, sorted by element: the elements API and CLI."""
+    result = await overview(
+        storage, site, period, group, Filters(kind, variant, page), ("element", "asc"), sparklines=False
     )
-    return [element_row(c, thresholds, min_impressions) for c in counts]
+    return result.rows
+
+
+def period_json(period: Period) -> dict[str, Any]:
+    return {"from": period.start.isoformat(), "to": period.end.isoformat(), "timezone": period.tz,
+            "hour_from": period.hour_from, "hour_to": period.hour_to}
+

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -27,14 +29,60 @@ def percent(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
+def ctr(value: float | None) -> str:
+    """CTRs below 10% get two decimals (1.53%), larger ones one (23.4%)."""
+    if value is None:
+        return "–"
+    return percent(value, 2 if abs(value) < 0.1 else 1)
+
+
+def signed_percent(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    text = f"{abs(value) * 100:.{digits}f}%"
+    if text in ("0%", "0.0%"):
+        return "±0%"
+    return ("+" if value > 0 else "−") + text
+
+
+def points(value: float | None) -> str:
+    """A difference of two rates in percentage points."""
+    if value is None:
+        return "–"
+    return f"{'+' if value > 0 else '−' if value < 0 else '±'}{abs(value) * 100:.2f} pp"
+
+
 def number(value: int | float | None) -> str:
     if value is None:
         return "–"
     return f"{value:,}"
 
 
-env.filters["percent"] = percent
-env.filters["number"] = number
+def pvalue(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def path_part(value: str) -> str:
+    """A value as one URL path segment: '/' and '?' encoded, so element ids round-trip."""
+    return quote(value, safe="")
+
+
+def qs(params: Mapping[str, Any], **changes: Any) -> str:
+    """`?a=1&b=2` from the current query with some keys changed; None or "" drops a key."""
+    merged = {k: v for k, v in params.items()}
+    for key, value in changes.items():
+        merged[key.rstrip("_")] = value
+    kept = {k: v for k, v in merged.items() if v not in (None, "")}
+    return "?" + urlencode(kept) if kept else "?"
+
+
+env.filters.update(
+    percent=percent, ctr=ctr, signed_percent=signed_percent, points=points, number=number,
+    pvalue=pvalue, path_part=path_part,
+)
+env.globals["qs"] = qs
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
