@@ -1,4 +1,4 @@
-"""The `ctrlens` command: serve, site, token, demo."""
+"""The `ctrlens` command: serve, site, token, demo, report."""
 
 from __future__ import annotations
 
@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=21, help="days of simulated traffic to seed (default 21)")
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
     demo.set_defaults(handler=_demo)
+
+    from dashboard.terminal import add_arguments as report_arguments
+
+    report = sub.add_parser("report", parents=[common], help="print a site's elements with CTR and ratings")
+    report_arguments(report)
+    report.set_defaults(handler=_report)
     return parser
 
 
@@ -169,6 +175,12 @@ def _token_reset(config: Config, args: argparse.Namespace) -> int:
     token = _with_storage(config, reset_token)
     print(f"new admin token (shown once): {token}")
     return 0
+
+
+def _report(config: Config, args: argparse.Namespace) -> int:
+    from dashboard.terminal import report
+
+    return int(_with_storage(config, lambda storage: report(storage, args)))
 
 
 def _demo(config: Config, args: argparse.Namespace) -> int:

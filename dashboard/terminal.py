@@ -1,0 +1,115 @@
+"""`ctrlens report SITE`: the overview table in the terminal (rich), or CSV / JSON for scripts.
+
+The rows are the same `dashboard.reports.overview` rows the dashboard and
+`/api/sites/{site}/elements` show, so all three always agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from collector.errors import InvalidRequest, NotFound
+from collector.storage import Storage
+from dashboard.export import csv_text
+from dashboard.periods import parse_period
+from dashboard.reports import ELEMENT_COLUMNS, GROUPS, SORTS, Filters, overview, period_json
+
+FORMATS = ("table", "csv", "json")
+RATING_STYLES = {"good": "bold green", "average": "bold yellow", "poor": "bold red", "insufficient": "dim"}
+RATING_TEXT = {"good": "Good", "average": "Average", "poor": "Poor", "insufficient": "Insufficient data"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("site", help="the site key")
+    parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first day (site time zone)")
+    parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day, inclusive")
+    parser.add_argument("--period", choices=("today", "7d", "30d", "90d"), help="a preset range ending today (default 30d)")
+    parser.add_argument("--group", choices=GROUPS, default="none", help="one row per element, or per element and variant / page")
+    parser.add_argument("--kind", choices=("cta", "banner", "link", "nav"))
+    parser.add_argument("--variant", help="only this variant")
+    parser.add_argument("--page", help="only this page path")
+    parser.add_argument("--sort", choices=SORTS, default="impressions")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
+
+
+def _percent(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _change(row: dict[str, Any]) -> Text:
+    rel = row.get("change_rel")
+    if rel is None:
+        return Text("–", style="dim")
+    style = "green" if rel > 0 else "red" if rel < 0 else ""
+    return Text(f"{'+' if rel > 0 else '−' if rel < 0 else '±'}{abs(rel) * 100:.0f}%", style=style)
+
+
+def _table(payload: dict[str, Any], group: str) -> Table:
+    rows = payload["elements"]
+    title = f"{payload['site']} · {payload['from']} – {payload['to']} ({payload['timezone']})"
+    table = Table(title=title, title_justify="left", caption_justify="left",
+                  caption="? = tentative: the 95% interval reaches into another band")
+    table.add_column("Element", overflow="fold")
+    table.add_column("Kind")
+    if group != "none":
+        table.add_column(group.capitalize(), overflow="fold")
+    for name in ("Impressions", "Clicks", "CTR", "95% interval"):
+        table.add_column(name, justify="right")
+    table.add_column("Rating")
+    table.add_column("Visitor CTR", justify="right")
+    table.add_column("vs previous", justify="right")
+    for r in rows:
+        rating = Text(RATING_TEXT[r["rating"]], style=RATING_STYLES[r["rating"]])
+        if not r["rating_firm"] and r["rating"] != "insufficient":
+            rating.append(" ?")
+        cells: list[Any] = [r["element"], r["kind"]]
+        if group != "none":
+            cells.append(r[group] or "(none)")
+        cells += [
+            f"{r['impressions']:,}", f"{r['clicks']:,}", Text(_percent(r["ctr"]), style="bold"),
+            f"{_percent(r['ctr_low'])} – {_percent(r['ctr_high'])}", rating, _percent(r["visitor_ctr"]),
+            _change(r),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    validate(args)
+    site = await storage.get_site(args.site)
+    if site is None:
+        raise NotFound(f"unknown site {args.site!r}; see ctrlens site list")
+    params = {k: v for k, v in (("from", args.date_from), ("to", args.date_to), ("period", args.period)) if v}
+    period = parse_period(params, site.settings.get("timezone", "UTC"))
+    direction = "asc" if args.sort in ("element", "kind", "variant", "page") else "desc"
+    result = await overview(
+        storage, site, period, args.group, Filters(args.kind, args.variant, args.page),
+        (args.sort, direction), sparklines=False,
+    )
+    payload = {"site": site.key, **period_json(period), "group": args.group, "elements": result.rows}
+    if args.format == "json":
+        json.dump(payload, out, indent=2)
+        out.write("\n")
+    elif args.format == "csv":
+        columns = [c for c in ELEMENT_COLUMNS if c not in ("variant", "page") or c == args.group]
+        out.write(csv_text(result.rows, columns))
+    elif not result.rows:
+        out.write(f"No impressions for {site.key} between {period.start} and {period.end} ({period.tz}).\n")
+    else:
+        width = shutil.get_terminal_size((160, 24)).columns
+        Console(file=out, width=width, highlight=False).print(_table(payload, args.group))
+    return 0
+
+
+def validate(args: argparse.Namespace) -> None:
+    if args.period and (args.date_from or args.date_to):
+        raise InvalidRequest("give either --period or --from/--to, not both")
