@@ -420,14 +420,18 @@ class _Rollup:
                 new.add((pageview, element))
         return new
 
+    # Lookups by key name the whole primary key, site included, in the row values: with a
+    # separate `site = ?`, PostgreSQL may trust a stale estimate of the site's rows (a new site
+    # looks tiny until the next ANALYZE) and scan all of them for every value.
+
     async def _cells(self, site: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Cell]:
         cells: dict[tuple[str, str], _Cell] = {}
         for part in chunks(keys):
             for row in await self.tx.fetch(
                 "SELECT pageview, element, kind, variant, page, account, source, device, visitor, "
-                "hour FROM pageview_elements WHERE site = ? AND (pageview, element) IN "
-                f"(VALUES {placeholders(len(part), 2)})",
-                [site, *flatten(part)],
+                "hour FROM pageview_elements WHERE (site, pageview, element) IN "
+                f"(VALUES {placeholders(len(part), 3)})",
+                flatten((site, *key) for key in part),
             ):
                 cells[(row[0], row[1])] = _Cell(*row[2:])
         return cells
@@ -436,10 +440,10 @@ class _Rollup:
         marked: set[tuple[str, str]] = set()
         for part in chunks(keys):
             for pageview, element in await self.tx.fetch(
-                "UPDATE pageview_elements SET clicked = 1 WHERE site = ? AND clicked = 0 AND "
-                f"(pageview, element) IN (VALUES {placeholders(len(part), 2)}) "
+                "UPDATE pageview_elements SET clicked = 1 WHERE clicked = 0 AND "
+                f"(site, pageview, element) IN (VALUES {placeholders(len(part), 3)}) "
                 "RETURNING pageview, element",
-                [site, *flatten(part)],
+                flatten((site, *key) for key in part),
             ):
                 marked.add((pageview, element))
         return marked
@@ -479,13 +483,13 @@ class _Rollup:
 
         click_keys = list(to_update)
         # PostgreSQL types a bare `?` in VALUES as text; the cast keeps `day` a number on both.
-        typed = "(CAST(? AS BIGINT),?,?,?,?)"
+        typed = "(?,CAST(? AS BIGINT),?,?,?,?)"
         for part in chunks(click_keys):
             for day, visitor, element, variant, page in await self.tx.fetch(
-                "UPDATE visitor_elements SET clicked = 1 WHERE site = ? AND clicked = 0 AND "
-                f"(day, visitor, element, variant, page) IN (VALUES {','.join([typed] * len(part))}) "
+                "UPDATE visitor_elements SET clicked = 1 WHERE clicked = 0 AND (site, day, visitor, "
+                f"element, variant, page) IN (VALUES {','.join([typed] * len(part))}) "
                 "RETURNING day, visitor, element, variant, page",
-                [site, *flatten(part)],
+                flatten((site, *key) for key in part),
             ):
                 hour = to_update[(day, visitor, element, variant, page)]
                 self.rollups[(site, element, variant, page, hour)][5] += 1
