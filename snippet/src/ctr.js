@@ -142,12 +142,11 @@
   };
   const forget = (b) => save(stored().filter((x) => x.events[0].id != b.events[0].id));
   const later = () => (timer ||= setTimeout(flush, backoff || every));
-  const fail = () => {
-    backoff = Math.min(backoff * 2 || every, 3e5);
-    later();
-  };
-  const post = (b) =>
-    fetch(api, { method: 'POST', body: JSON.stringify(b), keepalive: true }).then(
+  // One failure per flush doubles the wait, however many bodies failed.
+  const fail = () => timer || ((backoff = Math.min(backoff * 2 || every, 3e5)), later());
+  // keepalive only when the page goes: its 64 KiB quota would refuse a big periodic flush.
+  const post = (b, keepalive) =>
+    fetch(api, { method: 'POST', body: JSON.stringify(b), keepalive }).then(
       (r) => (/^(429|5)/.test(r.status) ? fail() : forget(b, (backoff = 0))),
       fail
     );
@@ -168,7 +167,7 @@
         events: queue.splice(0),
       });
     stored().forEach((b) =>
-      hiding ? backoff || !nav.onLine || (nav.sendBeacon(api, JSON.stringify(b)) ? forget(b) : post(b)) : post(b)
+      hiding ? backoff || !nav.onLine || (nav.sendBeacon(api, JSON.stringify(b)) ? forget(b) : post(b, 1)) : post(b)
     );
   };
 

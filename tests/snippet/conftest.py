@@ -97,12 +97,14 @@ def site(server: Any, static: StaticSite) -> str:
     return server.new_site([static.origin])
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
+def wait_for(
+    check: Callable[[], Any], timeout: float = 10.0, sleep: Callable[[float], None] = time.sleep
+) -> Any:
     """Poll until check() returns something truthy; fail with its last value otherwise."""
     deadline = time.monotonic() + timeout
     value = check()
     while not value and time.monotonic() < deadline:
-        time.sleep(interval)
+        sleep(0.1)
         value = check()
     assert value, f"timed out after {timeout}s waiting for {check.__doc__ or check}"
     return value
@@ -114,6 +116,9 @@ class Collected:
     def __init__(self, server: Any, site: str) -> None:
         self.server = server
         self.site = site
+        # Waiting must keep Playwright's sync dispatcher turning, or a page.route handler
+        # would never run while the test polls; View sets this to the page's own wait.
+        self.sleep: Callable[[float], None] = time.sleep
 
     def events(self) -> list[dict[str, Any]]:
         return self.server.events(self.site)
@@ -129,7 +134,7 @@ class Collected:
             return found if len(found) >= count else None
 
         arrived.__doc__ = f"{count} {type} event(s) for {element!r}"
-        return wait_for(arrived, timeout)
+        return wait_for(arrived, timeout, self.sleep)
 
     def counts(self) -> dict[tuple[str, str], int]:
         result: dict[tuple[str, str], int] = {}
@@ -150,6 +155,17 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": {"width": 800, "height": 600}}
 
 
+@pytest.fixture(scope="session")
+def browser_type_launch_args(
+    browser_type_launch_args: dict[str, Any], browser_context_args: dict[str, Any]
+) -> dict[str, Any]:
+    # Playwright's user-agent override does not reach a beacon sent while its page unloads:
+    # that request would say HeadlessChrome and the collector would rightly drop it as a bot.
+    # The browser-wide flag makes every request the same desktop Chrome.
+    args = [*browser_type_launch_args.get("args", []), f"--user-agent={browser_context_args['user_agent']}"]
+    return {**browser_type_launch_args, "args": args}
+
+
 class View:
     """A fixture page in the browser, and the moves a visitor makes on it."""
 
@@ -159,6 +175,18 @@ class View:
         self.site = site
         self.collected = collected
         self.marks = 0
+        collected.sleep = self.sleep
+
+    def until(self, check: Callable[[], Any], timeout: float = 10.0) -> Any:
+        return wait_for(check, timeout, self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        """time.sleep that keeps Playwright's event dispatch (routes, events) turning."""
+        for page in self.page.context.pages:
+            if not page.is_closed():
+                page.wait_for_timeout(seconds * 1000)
+                return
+        time.sleep(seconds)
 
     def open(self, fixture: str, page: Any = None, **params: Any) -> Any:
         page = page or self.page
@@ -187,7 +215,7 @@ class View:
         page.click("#marker")
         page.evaluate("ctrlens('flush')")
         self.collected.wait("marker", "click", self.marks)
-        time.sleep(0.3)  # an earlier request may still be committing
+        self.sleep(0.3)  # an earlier request may still be committing
 
 
 @pytest.fixture
