@@ -1,0 +1,355 @@
+"""The dashboard's JSON API (DESIGN §4) against a real server on both backends: the numbers,
+the statistics (checked against statsmodels/scipy), CSV twins, settings, OpenAPI, time zones."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from statsmodels.stats.proportion import proportion_confint, proportions_ztest
+
+from dashboard_seed import Seen, shop, new_seeder
+from dashboard.statistics import Arm, chance_to_beat, srm_p_value
+
+
+def get(server, path: str, **params: Any) -> dict[str, Any]:
+    r = server.client.get(path, params=params, headers=server.auth)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def csv_rows(server, path: str, **params: Any) -> list[dict[str, str]]:
+    r = server.client.get(path, params={**params, "format": "csv"}, headers=server.auth)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    return list(csv.DictReader(io.StringIO(r.text)))
+
+
+def as_csv(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "; ".join(value)
+    return str(value)
+
+
+# -- elements ---------------------------------------------------------------------------------
+
+
+def test_elements_give_counts_ctr_wilson_interval_and_rating(server):
+    s = shop(server)
+    rows = server.elements(s.site, group="variant")
+    a = rows[("hero-signup", "A")]
+    assert (a["impressions"], a["clicks"], a["total_clicks"]) == (400, 16, 17)
+    assert a["ctr"] == 0.04 and a["kind"] == "cta"
+    low, high = proportion_confint(16, 400, alpha=0.05, method="wilson")
+    assert a["ctr_low"] == pytest.approx(low, abs=1e-9) and a["ctr_high"] == pytest.approx(high, abs=1e-9)
+    # The textbook CTA: 16 clicks in 400 impressions is Good, tentatively (the interval reaches below 4%).
+    assert a["rating"] == "good" and a["rating_firm"] is False
+    # 400 distinct visitors saw it and 16 clicked: visitor CTR 4%.
+    assert (a["viewers"], a["clickers"], a["visitor_ctr"]) == (400, 16, 0.04)
+
+    total = server.elements(s.site)["hero-signup"]
+    assert (total["impressions"], total["clicks"]) == (800, 46)
+    assert total["pages"] == ["/pricing"]
+    promo = server.elements(s.site)["promo"]
+    assert promo["rating"] == "good" and promo["ctr"] == pytest.approx(6 / 450)  # a banner: good from 1%
+
+
+def test_filters_narrow_the_rows(server):
+    s = shop(server)
+    only_b = server.elements(s.site, variant="B")
+    assert only_b["hero-signup"]["impressions"] == 400 and only_b["hero-signup"]["clicks"] == 30
+    assert "footer-link" not in only_b and "pricing-table" not in only_b
+    banners = server.elements(s.site, kind="banner")
+    assert set(banners) == {"promo", "pricing-table"}
+    on_promo = server.elements(s.site, page="/promo")
+    assert set(on_promo) == {"promo"}
+    by_page = server.elements(s.site, group="page")
+    assert by_page[("footer-link", "/pricing")]["impressions"] == 50
+    no_variant = server.elements(s.site, variant="(none)")
+    assert set(no_variant) == {"pricing-table"}
+
+
+def test_elements_sort_and_change_against_the_previous_period(server):
+    s = shop(server)
+    body = get(server, f"/api/sites/{s.site}/elements", sort="ctr", dir="desc")
+    ctrs = [r["ctr"] for r in body["elements"]]
+    assert ctrs == sorted(ctrs, reverse=True)
+    assert body["totals"]["elements"] == 4 and body["variants"] == ["", "A", "B"]
+    # Everything was sent today: the previous 30 days are empty, so there is no change to show.
+    assert all(r["previous_ctr"] is None and r["change_rel"] is None for r in body["elements"])
+    with_spark = get(server, f"/api/sites/{s.site}/elements", include="sparkline", period="7d")
+    spark = with_spark["elements"][0]["sparkline"]
+    assert len(spark) == 7 and sum(p["impressions"] for p in spark) == with_spark["elements"][0]["impressions"]
+
+
+def test_an_empty_range_is_empty_not_an_error(server):
+    s = shop(server)
+    body = get(server, f"/api/sites/{s.site}/elements", **{"from": "2020-01-01", "to": "2020-01-31"})
+    assert body["elements"] == [] and body["totals"]["impressions"] == 0
+    for path in ("variants", "accounts"):
+        assert get(server, f"/api/sites/{s.site}/{path}", **{"from": "2020-01-01", "to": "2020-01-02"})
+    detail = get(server, f"/api/sites/{s.site}/elements/hero-signup", **{"from": "2020-01-01", "to": "2020-01-02"})
+    assert detail["found"] is False and sum(p["impressions"] for p in detail["series"]) == 0
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "2024-02-30"}, {"from": "2024-03-02", "to": "2024-03-01"}, {"period": "1y"},
+    {"group": "account"}, {"kind": "popup"}, {"sort": "nonsense"},
+])
+def test_bad_parameters_are_a_readable_400(server, params):
+    s = shop(server)
+    r = server.client.get(f"/api/sites/{s.site}/elements", params=params, headers=server.auth)
+    assert r.status_code == 400 and r.json()["error"]
+
+
+def test_unknown_site_is_404(server):
+    r = server.client.get("/api/sites/no-such-site/elements", headers=server.auth)
+    assert r.status_code == 404
+
+
+# -- one element --------------------------------------------------------------------------------
+
+
+def test_series_by_hour_and_day_sum_to_the_totals(server):
+    s = shop(server)
+    day = get(server, f"/api/sites/{s.site}/elements/hero-signup/series", interval="day", period="7d")
+    assert len(day["series"]) == 7
+    assert sum(p["impressions"] for p in day["series"]) == 800
+    today = day["series"][-1]
+    assert (today["impressions"], today["clicks"]) == (800, 46)
+    assert today["ctr_low"] < today["ctr"] < today["ctr_high"]
+    assert day["series"][0]["ctr"] is None  # an empty day has no CTR, not 0%
+    hour = get(server, f"/api/sites/{s.site}/elements/hero-signup/series", interval="hour", period="today", variant="B")
+    assert len(hour["series"]) in (23, 24, 25)  # a day, in the site's zone (DST days differ)
+    assert sum(p["clicks"] for p in hour["series"]) == 30
+    r = server.client.get(f"/api/sites/{s.site}/elements/hero-signup/series",
+                          params={"interval": "hour", "period": "90d"}, headers=server.auth)
+    assert r.status_code == 400
+
+
+def test_element_detail_shows_three_ctrs_and_breakdowns(server):
+    s = shop(server)
+    d = get(server, f"/api/sites/{s.site}/elements/hero-signup")
+    assert d["found"] and d["kind"] == "cta" and d["variants"] == ["A", "B"]
+    assert d["summary"]["impressions"] == 800 and d["summary"]["visitor_ctr"] == pytest.approx(46 / 800)
+    by = {k: {r["value"]: r for r in rows} for k, rows in d["breakdowns"].items()}
+    assert by["variant"]["A"]["clicks"] == 16 and by["variant"]["B"]["clicks"] == 30
+    assert by["device"]["mobile"]["impressions"] == 100
+    assert by["device"]["desktop"]["impressions"] == 700
+    assert by["source"]["newsletter"]["impressions"] == 50
+    assert by["page"]["/pricing"]["impressions"] == 800
+    accounts = get(server, f"/api/sites/{s.site}/elements/pricing-table")["summary"]
+    assert (accounts["accounts_viewed"], accounts["accounts_clicked"], accounts["account_ctr"]) == (80, 20, 0.25)
+    rows = csv_rows(server, f"/api/sites/{s.site}/elements/hero-signup/breakdown", by="device")
+    assert {r["value"]: int(r["impressions"]) for r in rows} == {"desktop": 700, "mobile": 100}
+
+
+def test_element_ids_with_slashes_and_spaces_round_trip(server):
+    s = new_seeder(server)
+    s.pageview([Seen("checkout/step 2?", "cta", 1)], "/checkout")
+    d = get(server, f"/api/sites/{s.site}/elements/checkout%2Fstep%202%3F")
+    assert d["found"] and d["summary"]["clicks"] == 1
+    series = get(server, f"/api/sites/{s.site}/elements/checkout%2Fstep%202%3F/series", period="today")
+    assert sum(p["impressions"] for p in series["series"]) == 1
+
+
+# -- variants -------------------------------------------------------------------------------------
+
+
+def test_compare_agrees_with_statsmodels_and_scipy(server):
+    s = shop(server)
+    c = get(server, f"/api/sites/{s.site}/compare", element="hero-signup", control="A", treatment="B")
+    assert (c["control"]["clicks"], c["control"]["impressions"]) == (16, 400)
+    assert (c["treatment"]["clicks"], c["treatment"]["impressions"]) == (30, 400)
+    _, p = proportions_ztest([30, 16], [400, 400])
+    assert c["p_value"] == pytest.approx(p, abs=1e-6)
+    assert c["lift_abs"] == pytest.approx(0.035) and c["lift_rel"] == pytest.approx(0.875)
+    assert c["chance_to_beat"] == pytest.approx(chance_to_beat(Arm(16, 400), Arm(30, 400)), abs=1e-9)
+    assert c["diff_low"] < 0.035 < c["diff_high"]
+    assert c["verdict"] == "winner"  # p = 0.034 < 0.05
+    # Page views per arm on the pages where the element appeared: 400 each, a fair split.
+    assert (c["control"]["pageviews"], c["treatment"]["pageviews"]) == (400, 400)
+    assert c["srm_p_value"] == pytest.approx(1.0) and c["srm_warning"] is False
+    assert "B's hero-signup gets 87% more clicks per impression than A; 98% chance B is better" in c["sentence"]
+
+
+def test_a_broken_split_is_flagged(server):
+    s = shop(server)
+    c = get(server, f"/api/sites/{s.site}/compare", element="promo")
+    assert (c["control_variant"], c["treatment_variant"]) == ("A", "B")
+    assert c["srm_p_value"] == pytest.approx(srm_p_value(300, 150), rel=1e-9) and c["srm_warning"] is True
+    assert c["verdict"] == "insufficient"  # B has 150 impressions, below the 200 minimum
+    assert "sample ratio mismatch" in c["sentence"] or "Not enough data" in c["sentence"]
+
+
+def test_variants_lists_elements_seen_in_two_or_more_variants(server):
+    s = shop(server)
+    rows = get(server, f"/api/sites/{s.site}/variants")["comparisons"]
+    assert {(r["element"], r["control"], r["treatment"]) for r in rows} == {("hero-signup", "A", "B"), ("promo", "A", "B")}
+    flipped = get(server, f"/api/sites/{s.site}/variants", control="B")["comparisons"]
+    hero = next(r for r in flipped if r["element"] == "hero-signup")
+    assert (hero["control"], hero["treatment"], hero["verdict"]) == ("B", "A", "loser")
+    assert [r["sentence"] for r in csv_rows(server, f"/api/sites/{s.site}/variants")] == [r["sentence"] for r in rows]
+
+
+def test_compare_errors_are_readable(server):
+    s = shop(server)
+    for params, status in (({}, 400), ({"element": "footer-link"}, 400), ({"element": "nope"}, 404),
+                           ({"element": "hero-signup", "treatment": "Z"}, 404),
+                           ({"element": "hero-signup", "control": "A", "treatment": "A"}, 400)):
+        r = server.client.get(f"/api/sites/{s.site}/compare", params=params, headers=server.auth)
+        assert r.status_code == status, (params, r.text)
+        assert r.json()["error"]
+
+
+# -- accounts --------------------------------------------------------------------------------------
+
+
+def test_account_ctr_is_accounts_clicked_over_accounts_viewed(server):
+    s = shop(server)
+    body = get(server, f"/api/sites/{s.site}/accounts", element="pricing-table")
+    # The textbook case: 20 of 80 accounts clicked, an account CTR of 25%.
+    assert (body["accounts_viewed"], body["accounts_clicked"], body["account_ctr"]) == (80, 20, 0.25)
+    assert len(body["accounts"]) == 80
+    clicked = {a["account"] for a in body["accounts"] if a["clicked"]}
+    assert clicked == {f"acct-{i:02d}" for i in range(20)}
+    rows = csv_rows(server, f"/api/sites/{s.site}/accounts", element="pricing-table")
+    assert [r["account"] for r in rows] == [a["account"] for a in body["accounts"]]
+    everything = get(server, f"/api/sites/{s.site}/accounts")
+    assert [e["element"] for e in everything["elements"]] == ["pricing-table"]
+
+
+# -- CSV twins ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_elements_csv_has_the_json_rows(server, accept):
+    s = shop(server)
+    path = f"/api/sites/{s.site}/elements"
+    rows = get(server, path, group="variant")["elements"]
+    if accept:
+        r = server.client.get(path, params={"group": "variant"}, headers={**server.auth, "Accept": "text/csv"})
+        table = list(csv.DictReader(io.StringIO(r.text)))
+    else:
+        table = csv_rows(server, path, group="variant")
+    assert len(table) == len(rows)
+    for line, row in zip(table, rows):
+        assert set(line) <= set(row)
+        assert line == {k: as_csv(row[k]) for k in line}
+
+
+# -- settings -------------------------------------------------------------------------------------------
+
+
+def test_settings_round_trip_and_change_the_ratings(server):
+    s = new_seeder(server)
+    s.many("cta-1", "cta", 400, 16)
+    url = f"/api/sites/{s.site}/settings"
+    before = get(server, url)
+    assert before["thresholds"]["cta"] == {"good": 0.04, "poor": 0.015, "custom": False}
+    assert before["min_impressions"] == 200 and before["timezone"] == "UTC"
+    assert f'data-site="{s.site}"' in before["install_tag"] and before["retention_days"] > 0
+    assert server.elements(s.site)["cta-1"]["rating"] == "good"
+
+    r = server.client.put(url, json={"thresholds": {"cta": {"good": 0.05}}, "min_impressions": 100,
+                                     "timezone": "Europe/Berlin", "origins": ["https://shop.example", "https://www.shop.example"],
+                                     "allow_bots": True}, headers=server.auth)
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["thresholds"]["cta"] == {"good": 0.05, "poor": 0.015, "custom": True}
+    assert after["origins"] == ["https://shop.example", "https://www.shop.example"]
+    assert (after["timezone"], after["min_impressions"], after["allow_bots"]) == ("Europe/Berlin", 100, True)
+    assert server.elements(s.site)["cta-1"]["rating"] == "average"
+    assert get(server, url) == after
+
+
+@pytest.mark.parametrize("body", [
+    {"thresholds": {"cta": {"good": 0.01, "poor": 0.02}}},
+    {"thresholds": {"cta": {"good": 4}}},
+    {"thresholds": {"popup": {"good": 0.1}}},
+    {"origins": ["not a url"]},
+    {"origins": []},
+    {"timezone": "Mars/Olympus"},
+    {"min_impressions": 0},
+    {"allow_bots": "yes"},
+    {"retention_days": 30},
+    {"colour": "blue"},
+    ["not", "an", "object"],
+])
+def test_settings_refuse_invalid_values(server, body):
+    s = new_seeder(server)
+    r = server.client.put(f"/api/sites/{s.site}/settings", json=body, headers=server.auth)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]
+
+
+def test_live_check_and_rejections_are_visible(server):
+    s = new_seeder(server)
+    s.pageview([Seen("hero", "cta")])
+    live = get(server, f"/api/sites/{s.site}/live")
+    assert live["events"] == 1 and live["last_active_hour"]
+    r = server.post({"site": s.site, "pageview": "p", "url": "https://evil.example/", "events": [
+        {"id": "x", "type": "impression", "element": "hero"}]}, "https://evil.example")
+    assert r.status_code == 403
+    body = get(server, f"/api/sites/{s.site}/rejections")
+    assert body["rejections"]["origin"] == 1
+    assert csv_rows(server, f"/api/sites/{s.site}/rejections") == [{"reason": "origin", "count": "1"}]
+
+
+# -- time zones -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata"])
+def test_days_are_the_sites_local_days(server, tz):
+    """UTC+14, UTC-11 and UTC+5:30: events sent now belong to today in the site's zone."""
+    s = new_seeder(server, timezone=tz)
+    s.pageview([Seen("hero", "cta", 1)])
+    today = datetime.now(ZoneInfo(tz)).date()
+    yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
+    assert server.elements(s.site, period="today")["hero"]["impressions"] == 1
+    assert server.elements(s.site, **{"from": today.isoformat(), "to": today.isoformat()})["hero"]["clicks"] == 1
+    assert server.elements(s.site, **{"from": yesterday.isoformat(), "to": yesterday.isoformat()}) == {}
+    assert server.elements(s.site, **{"from": tomorrow.isoformat(), "to": tomorrow.isoformat()}) == {}
+    day = get(server, f"/api/sites/{s.site}/elements/hero/series", interval="day", period="7d")
+    assert day["series"][-1]["start"] == today.isoformat() and day["series"][-1]["impressions"] == 1
+
+
+# -- the API as a whole ---------------------------------------------------------------------------------------
+
+
+def api_routes() -> list[tuple[str, set[str]]]:
+    from dashboard.api import routes
+
+    return [(re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path), set(r.methods or ()) - {"HEAD"}) for r in routes]
+
+
+def test_openapi_describes_every_route(server):
+    doc = get(server, "/api/openapi.json")
+    assert doc["openapi"].startswith("3.")
+    described = {path: {m.upper() for m in ops} for path, ops in doc["paths"].items()}
+    routes = api_routes()
+    for path, methods in routes:
+        assert path in described, f"{path} is not in /api/openapi.json"
+        assert methods <= described[path], f"{path}: {methods - described[path]} not described"
+    assert set(described) == {p for p, _ in routes}, "the document describes routes that do not exist"
+    refs = set(re.findall(r'"#/components/schemas/(\w+)"', str(doc).replace("'", '"')))
+    assert refs <= set(doc["components"]["schemas"])
+
+
+def test_every_api_route_requires_login(server):
+    s = shop(server)
+    for path, methods in api_routes():
+        url = path.replace("{site}", s.site).replace("{element}", "hero-signup")
+        for method in methods:
+            r = server.client.request(method, url)
+            assert r.status_code == 401, (method, url, r.status_code)
