@@ -61,13 +61,18 @@ class DashboardMiddleware:
             await self.app(scope, receive, send)
             return
         if self.sessions is None:
-            self.sessions = SessionMiddleware(
-                self.app,
-                secret_key=scope["app"].state.session_secret,
-                session_cookie="ctrlens_session",
-                max_age=7 * 24 * 3600,
-                same_site="lax",
-                https_only=self.secure_cookies,
+            # gzip here, not around the whole app: the collector's answers are tiny, and the
+            # snippet is gzipped once at start (tracker.py).
+            self.sessions = GZipMiddleware(
+                SessionMiddleware(
+                    self.app,
+                    secret_key=scope["app"].state.session_secret,
+                    session_cookie="ctrlens_session",
+                    max_age=7 * 24 * 3600,
+                    same_site="lax",
+                    https_only=self.secure_cookies,
+                ),
+                minimum_size=1024,
             )
 
         async def send_with_headers(message: Message) -> None:
@@ -153,10 +158,7 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        middleware=[
-            Middleware(GZipMiddleware, minimum_size=1024),
-            Middleware(DashboardMiddleware, secure_cookies=config.secure_cookies),
-        ],
+        middleware=[Middleware(DashboardMiddleware, secure_cookies=config.secure_cookies)],
         exception_handlers={CtrlensError: _ctrlens_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -118,6 +118,7 @@ class Writer:
             self._task = None
 
     async def _run(self) -> None:
+        idle = True
         while True:
             if not self._queue and (not self._counts or self._retry_counts_at > time.monotonic()):
                 if self._closing:
@@ -128,9 +129,13 @@ class Writer:
                     await asyncio.wait_for(self._wakeup.wait(), timeout)
                 except TimeoutError:
                     self._retry_counts_at = 0.0
+                idle = True
                 continue
-            if self.window and not self._closing and self._queued_events < MAX_BATCH_EVENTS:
+            # The window gathers requests that arrive together at an idle writer. Under load
+            # the requests that came in during the last commit are the batch: go at once.
+            if idle and self.window and not self._closing and self._queued_events < MAX_BATCH_EVENTS:
                 await asyncio.sleep(self.window)
+            idle = False
             taken, count = [], 0
             while self._queue and (count < MAX_BATCH_EVENTS or not taken):
                 request = self._queue.popleft()

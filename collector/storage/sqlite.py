@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -40,6 +41,35 @@ class SQLiteConnection:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, rows)
+
+
+T = TypeVar("T")
+
+
+class _ThreadConnection:
+    """The writer connection as seen from its own thread: every call completes at once."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (it awaits only `_ThreadConnection`) to its end."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a transaction run by atomic() awaited something other than SQLite")
 
 
 class SQLiteDatabase:
@@ -112,6 +142,28 @@ class SQLiteDatabase:
                 await self.writer.execute("ROLLBACK")
                 raise
             await self.writer.execute("COMMIT")
+
+    async def atomic(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `work` in one transaction on the writer's own thread, in a single hop.
+
+        The same as `async with transaction() as tx: await work(tx)`, but each statement no
+        longer travels to the database thread and back through a busy event loop: the group
+        commit's dozen statements cost one round trip instead of a dozen (bench/ingest.py).
+        """
+
+        def run() -> T:
+            conn = self.writer.conn._conn  # aiosqlite's sqlite3 connection, on its own thread
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = _drive(work(_ThreadConnection(conn)))  # type: ignore[arg-type]
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._write_lock:
+            return await self.writer.conn._execute(run)  # type: ignore[no-any-return]
 
     async def schema_version(self) -> int:
         rows = await self.writer.fetch("PRAGMA user_version")

@@ -197,6 +197,9 @@ class Storage(ReadQueries):
                 await self._count_rejections(tx, batch.rejections)
             return inserted
 
+        atomic = getattr(self.db, "atomic", None)
+        if atomic is not None:  # SQLite: the whole transaction in one trip to its thread
+            return await atomic(work)  # type: ignore[no-any-return]
         # Run again from the start if PostgreSQL aborts it for a concurrent collector's sake.
         return await transact(self.db, work)
 
