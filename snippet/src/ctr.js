@@ -3,7 +3,8 @@
  * Every byte counts (2,000 gzipped, tests/snippet/test_build.py): build with `python build.py`. */
 ((w, d, nav, loc) => {
   const me = d.currentScript;
-  const attr = (el, name) => el && el.getAttribute(name);
+  // Empty attributes count as absent: the collector refuses empty names.
+  const attr = (el, name) => el?.getAttribute(name) || null;
   // A positive number from an attribute, or the default.
   const num = (el, name, dflt, v = +attr(el, name)) => (v > 0 ? v : dflt);
   // localStorage throws in sandboxed frames and some private modes: then we live without it.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -59,6 +60,21 @@ class StaticSite:
                     self.send_header("Content-Security-Policy", query["csp"].replace("COLLECTOR", site.collector))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                # /proxy/e: a first-party proxy to the collector, as a site might run against
+                # ad blockers (the snippet's data-api="/proxy/e").
+                if urlsplit(self.path).path != "/proxy/e":
+                    self.send_error(404)
+                    return
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                forwarded = {k: self.headers[k] for k in ("Content-Type", "Origin", "User-Agent") if self.headers[k]}
+                answer = httpx.post(site.collector + "/e", content=body, headers=forwarded, timeout=10)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -191,7 +207,7 @@ class View:
     def open(self, fixture: str, page: Any = None, **params: Any) -> Any:
         page = page or self.page
         page.goto(self.static.url(fixture, SITE=self.site, **params))
-        page.wait_for_function("window.ctrlens && window.ctrlens._")
+        page.wait_for_function("typeof window.ctrlens == 'function'")  # even when idle
         return page
 
     def show(self, selector: str, fraction: float, page: Any = None) -> None:
