@@ -98,6 +98,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        _log_to_stderr(config.log_level)
         store = storage or await open_storage(config.db)
         new_token = await ensure_token(store, config.token)
         if new_token:
@@ -162,6 +163,17 @@ def create_app(
         exception_handlers={CtrlensError: _ctrlens_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+def _log_to_stderr(level: str) -> None:
+    """ctrlens's own log lines (shutdown, retention, writer failures) beside uvicorn's."""
+    logger = logging.getLogger("ctrlens")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+        logger.propagate = False
 
 
 async def _ctrlens_error(request: Request, exc: Exception) -> Response:
