@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -55,15 +56,93 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+# A multi-row VALUES list: the same row of placeholders, repeated (storage.py's `placeholders`).
+_ROWS = re.compile(r"VALUES\s*(\((?:[^()']|\([^()']*\))*\))(?:\s*,\s*\1)+")
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A statement's multi-row VALUES list, to be sent as one array per column.
+
+    storage.py writes multi-row VALUES lists, whose text changes with the number of rows, so
+    every new batch size would be parsed and planned afresh. `unnest($1::text[], ...)` in their
+    place is one prepared statement for every batch size, and keeps the rows in their order.
+    """
+
+    before: str  # the SQL before `VALUES`
+    row: str  # one row: `(?, ?, CAST(? AS BIGINT))`
+    after: str
+    width: int  # placeholders per row, one per element
+    rows: int
+    first: int  # placeholders before the rows
+
+    @property
+    def one_row(self) -> str:
+        return f"{self.before}VALUES {self.row}{self.after}"
+
+    def sql(self, types: Sequence[str]) -> str:
+        arrays = ", ".join(f"CAST(? AS {name}[])" for name in types)
+        return translate(f"{self.before}SELECT * FROM unnest({arrays}){self.after}")
+
+    def params(self, params: Sequence[Any]) -> list[Any]:
+        start, end = self.first, self.first + self.width * self.rows
+        flat = params[start:end]
+        return [*params[:start], *(list(flat[i :: self.width]) for i in range(self.width)),
+                *params[end:]]
+
+
+@lru_cache(maxsize=256)
+def _rows_of(sql: str) -> _Rows | None:
+    match = _ROWS.search(sql)
+    if match is None:
+        return None
+    row = match.group(1)
+    elements = _split_top_level(row[1:-1])
+    if any(element.count("?") != 1 for element in elements):
+        return None
+    rows = sql.count("?", match.start(), match.end()) // len(elements)
+    before = sql[: match.start()]
+    return _Rows(before, row, sql[match.end():], len(elements), rows, before.count("?"))
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
 class PostgresConnection:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, types: dict[str, tuple[str, ...]]) -> None:
         self.conn = conn
+        self.types = types  # shared by the pool: parameter types of one-row statements
+
+    async def _prepare(self, sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+        rows = _rows_of(sql)
+        if rows is None:
+            return translate(sql), params
+        types = self.types.get(rows.one_row)
+        if types is None:
+            # The server's own types for one row's parameters: the arrays get the same.
+            statement = await self.conn.prepare(translate(rows.one_row))
+            types = tuple(t.name for t in statement.get_parameters())
+            self.types[rows.one_row] = types
+        return rows.sql(types[rows.first : rows.first + rows.width]), rows.params(params)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [tuple(record) for record in await self.conn.fetch(translate(sql), *params)]
+        sql, params = await self._prepare(sql, params)
+        return [tuple(record) for record in await self.conn.fetch(sql, *params)]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        await self.conn.execute(translate(sql), *params)
+        sql, params = await self._prepare(sql, params)
+        await self.conn.execute(sql, *params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.conn.executemany(translate(sql), list(rows))
@@ -84,6 +163,7 @@ class PostgresDatabase:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._types: dict[str, tuple[str, ...]] = {}
 
     async def open(self) -> PostgresDatabase:
         self._pool = await asyncpg.create_pool(
@@ -104,11 +184,11 @@ class PostgresDatabase:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self.pool.acquire() as conn:
-            return await PostgresConnection(conn).fetch(sql, params)
+            return await PostgresConnection(conn, self._types).fetch(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         async with self.pool.acquire() as conn:
-            await PostgresConnection(conn).execute(sql, params)
+            await PostgresConnection(conn, self._types).execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
@@ -117,7 +197,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresConnection]:
         async with self.pool.acquire() as conn, conn.transaction():
-            yield PostgresConnection(conn)
+            yield PostgresConnection(conn, self._types)
 
     async def schema_version(self) -> int:
         async with self.pool.acquire() as conn:
