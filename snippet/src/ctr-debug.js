@@ -69,9 +69,8 @@
       label.dataset.state = state;
       label.dataset.visible = share;
       label.textContent =
-        `${id} · ${share}% of ${Math.round(threshold * 100)}%` +
-        ` · ${(clock / 1000).toFixed(1)}/${(dwell / 1000).toFixed(1)}s` +
-        (done ? ' · impression ✓' : '');
+        `${id} · ${share}% of ${Math.round(threshold * 100)}% · ` +
+        (done ? 'impression ✓' : `${(clock / 1000).toFixed(1)}/${(dwell / 1000).toFixed(1)}s`);
       const r = el.getBoundingClientRect();
       style(label, {
         left: `${r.left + scrollX}px`,
