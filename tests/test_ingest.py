@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -175,3 +176,59 @@ def test_preflight_allows_json_senders(server):
     r = server.client.options("/e", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == ORIGIN
+
+
+# -- hardening (issue 4) -------------------------------------------------------------------------
+
+def test_invalid_utf8_and_deep_nesting_are_400_not_500(server, site):
+    good = '{"site": "%s", "pageview": "p", "url": "%s/", "events": [' % (site, ORIGIN)
+    r = server.post(good.encode() + b'{"id": "\xff"}]}', ORIGIN)
+    assert r.status_code == 202 and r.json()["rejected"][0]["reason"] == "malformed JSON"
+    r = server.post(b'{"site": "\xff\xfe", "events": []}', ORIGIN)
+    assert r.status_code == 400 and "UTF-8" in r.json()["error"]
+    r = server.post(b'{"x": ' + b"[" * 100_00 + b"]" * 100_00 + b"}", ORIGIN)
+    assert r.status_code == 400 and "error" in r.json()
+
+
+def test_origin_spoof_is_403_counted_and_sampled(server, site):
+    body = batch(site, [impression("hero")])
+    r = server.post(body, "https://shop.example.evil.com")
+    assert r.status_code == 403
+    assert "access-control-allow-origin" not in r.headers  # the spoofing page cannot read it
+    assert server.rejections(site) == {"origin": 1}
+    samples = server.client.get(f"/api/sites/{site}/rejections", headers=server.auth).json()["samples"]
+    assert samples[0]["reason"] == "origin" and site in samples[0]["payload"]
+
+
+def test_metrics_in_prometheus_text_format(server, site):
+    server.post(batch(site, [impression("hero")]), ORIGIN)
+    server.post(batch(site, [impression("hero")]), "https://evil.example")
+    r = server.client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    for name in ("ctrlens_events_accepted_total", "ctrlens_events_duplicate_total",
+                 'ctrlens_events_rejected_total{reason="origin"}', "ctrlens_writer_queue_depth",
+                 'ctrlens_commit_seconds_bucket{le="+Inf"}', "ctrlens_commit_seconds_sum",
+                 "ctrlens_commit_seconds_count", 'ctrlens_ingest_requests_total{status="202"}',
+                 "ctrlens_commit_failures_total"):
+        assert name in text, name
+    sample = re.compile(r'^[a-z_]+(\{[a-z]+="[^"]*"\})? [0-9.e+-]+$')
+    for line in text.splitlines():
+        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
+    assert "# TYPE ctrlens_commit_seconds histogram" in text
+
+
+def test_healthz(server):
+    r = server.client.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["queue"] >= 0
+
+
+def test_snippet_is_served_with_etag_cache_control_and_gzip(server):
+    r = server.client.get("/ctr.js", headers={"Accept-Encoding": "gzip"})
+    if r.status_code == 404:
+        pytest.skip("snippet/dist is not built")
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert "max-age" in r.headers["cache-control"] and r.headers["etag"]
+    assert r.headers["content-type"].startswith("text/javascript")
+    again = server.client.get("/ctr.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and not again.content
