@@ -47,7 +47,9 @@
 
   const id = (el) => attr(el, 'data-ctr');
   const record = (el, type, via) => {
-    type == 'click' || seen.add(id(el));
+    // Once seen, a node needs no more geometry until the next page view: the browser's
+    // intersection work is most of what tracking costs a scrolling page.
+    type == 'click' || (seen.add(id(el)), io.unobserve(el));
     off ||
       (queue.push({
         id: pv + '-' + ++seq,
@@ -177,6 +179,7 @@
     path = loc.pathname;
     pv = crypto.getRandomValues(new Uint32Array(3)).join('');
     seen.clear();
+    states.forEach((s, el) => io.observe(el));
     restart();
   };
   const route = () => loc.pathname == path || (flush(), start());
