@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from conftest import BROWSER_UA, run_sync
+from harness import BROWSER_UA, run_sync
 
 ORIGIN = "https://shop.example"
 ELEMENTS = ("hero-signup", "pricing-cta", "nav-docs", "footer-link", "promo-banner")

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from collector_helpers import ORIGIN, Load, make_batch, rollups_and_recount, stored_ids
-from conftest import BROWSER_UA, Server, run_sync
+from harness import BROWSER_UA, Server, run_sync
 
 
 def _assert_everything_acknowledged_is_stored(db: str, site: str, load: Load) -> None:

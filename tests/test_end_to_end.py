@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import BROWSER_UA, ROOT, TOKEN, free_port
+from harness import BROWSER_UA, ROOT, TOKEN, free_port
 
 
 class Demo:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector_helpers import ORIGIN, make_batch
-from conftest import BROWSER_UA, Server
+from harness import BROWSER_UA, Server
 
 SITE = "fuzzsite"
 FUZZ = settings(

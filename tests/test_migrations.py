@@ -7,7 +7,7 @@ from typing import Any
 
 from collector.storage import Storage, WriteBatch, open_database, open_storage
 from collector.storage.database import migrations
-from conftest import private_loop
+from harness import private_loop
 from test_storage import DAY_MS, NOW_MS, event, totals
 
 DAY = NOW_MS // DAY_MS - 2

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from collector.storage import Storage, open_storage
-from conftest import BROWSER_UA, Databases, Server, run_sync
+from harness import BROWSER_UA, Databases, Server, run_sync
 
 ORIGIN = "https://shop.example"
 ELEMENTS = ["hero", "nav", "pricing", "footer", "banner"]

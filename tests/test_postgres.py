@@ -12,7 +12,7 @@ import pytest
 from collector.storage import Storage, WriteBatch, open_storage, redacted
 from collector.storage.database import migrations, transact
 from collector.storage.postgres import PostgresDatabase, _rows_of, translate
-from conftest import CTRLENS, ROOT, Databases, Server, opened, private_loop
+from harness import CTRLENS, ROOT, Databases, Server, opened, private_loop
 from test_storage import DAY_MS, NOW_MS, event, totals
 
 TODAY = NOW_MS // DAY_MS

@@ -9,7 +9,7 @@ import pytest
 from collector.privacy import DAY, VisitorIds, device_class, is_bot
 from collector.storage import open_storage
 from collector_helpers import ORIGIN, make_batch
-from conftest import BROWSER_UA, Server
+from harness import BROWSER_UA, Server
 
 DISTINCT_IP = "203.0.113.77"
 

@@ -8,7 +8,7 @@ import pytest
 
 from collector.ratelimit import ClientAddress, RateLimiter, bucket_key
 from collector_helpers import ORIGIN, make_batch
-from conftest import Server
+from harness import Server
 
 
 def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:

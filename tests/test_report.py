@@ -7,7 +7,7 @@ import io
 import json
 import subprocess
 
-from conftest import CTRLENS, ROOT
+from harness import CTRLENS, ROOT
 from dashboard_seed import shop
 
 

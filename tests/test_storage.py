@@ -13,7 +13,7 @@ from typing import Any
 
 from collector.events import StoredEvent
 from collector.storage import Rejection, Storage, WriteBatch, open_storage
-from conftest import opened, private_loop
+from harness import opened, private_loop
 
 DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)

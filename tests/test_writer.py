@@ -145,7 +145,7 @@ async def test_post_e_answers_503_with_retry_after_when_the_database_fails(tmp_p
     from collector.app import create_app
     from collector.config import Config
     from collector_helpers import ORIGIN, make_batch
-    from conftest import BROWSER_UA
+    from harness import BROWSER_UA
 
     store = await open_storage(str(tmp_path / "app.db"))
     await store.add_site("s", "S", [ORIGIN])

@@ -171,17 +171,6 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": {"width": 800, "height": 600}}
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(
-    browser_type_launch_args: dict[str, Any], browser_context_args: dict[str, Any]
-) -> dict[str, Any]:
-    # Playwright's user-agent override does not reach a beacon sent while its page unloads:
-    # that request would say HeadlessChrome and the collector would rightly drop it as a bot.
-    # The browser-wide flag makes every request the same desktop Chrome.
-    args = [*browser_type_launch_args.get("args", []), f"--user-agent={browser_context_args['user_agent']}"]
-    return {**browser_type_launch_args, "args": args}
-
-
 class View:
     """A fixture page in the browser, and the moves a visitor makes on it."""
 
