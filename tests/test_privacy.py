@@ -9,11 +9,12 @@ import pytest
 from collector.privacy import DAY, VisitorIds, device_class, is_bot
 from collector.storage import open_storage
 from collector_helpers import ORIGIN, make_batch
-from harness import BROWSER_UA, Server
+from harness import BROWSER_UA, Server, private_loop
 
 DISTINCT_IP = "203.0.113.77"
 
 
+@private_loop
 async def test_visitor_ids_rotate_daily_and_old_salts_are_deleted(tmp_path) -> None:
     storage = await open_storage(str(tmp_path / "salts.db"))
     try:
