@@ -102,6 +102,8 @@ async def elements(request: Request) -> Response:
     payload: dict[str, Any] = {
         "site": site.key,
         **period_json(period),
+        **({"sparkline_interval": result.sparkline_interval,
+            "sparkline_starts": [d.isoformat() for d in result.sparkline_starts]} if sparklines else {}),
         "group": group,
         "variants": result.variants,
         "pages": result.pages,

@@ -8,6 +8,7 @@ zone those three cover the UTC days the range overlaps.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from collector.errors import InvalidRequest
@@ -80,7 +81,11 @@ async def element_detail(
         return None
     summary = element_row(group_cells(cells)[0], thresholds, min_impressions)
     kind = summary["kind"]
-    accounts = await storage.account_counts(site.key, period.day_from, period.day_to, element, variant)
+    days = (period.day_from, period.day_to)
+    accounts, *dimensions = await asyncio.gather(
+        storage.account_counts(site.key, *days, element, variant),
+        *(storage.breakdown_counts(site.key, element, by, *days, variant) for by in ("source", "device", "account")),
+    )
     viewed = {a["account"] for a in accounts if a["impressions"] > 0}
     clicked = {a["account"] for a in accounts if a["clicks"] > 0}
     summary.update(account_ctr(len(viewed), len(clicked)))
@@ -89,8 +94,7 @@ async def element_detail(
     for by in ("variant", "page"):
         counts = [{"value": g[by], **g} for g in group_cells(cells, by)]
         breakdowns[by] = _rows(counts, kind, thresholds, min_impressions)
-    for by in ("source", "device", "account"):
-        counts = await storage.breakdown_counts(site.key, element, by, period.day_from, period.day_to, variant)
+    for by, counts in zip(("source", "device", "account"), dimensions):
         breakdowns[by] = _rows(counts, kind, thresholds, min_impressions)
     return {
         "element": element,

@@ -64,24 +64,23 @@ class Sparkline:
 
 
 def sparkline(values: Sequence[float | None], width: int = 96, height: int = 24) -> Sparkline:
+    """Whole-number coordinates on a double-resolution view box: small HTML, sharp lines."""
     present = [v for v in values if v is not None]
     chart = Sparkline(width, height)
     if not present:
         chart.summary = "no impressions"
         return chart
+    w, h, pad = width * 2, height * 2, 4
     top = max(present) or 1.0
-    pad = 2.0
-    step = (width - 2 * pad) / max(len(values) - 1, 1)
-
-    def xy(i: int) -> tuple[float, float]:
-        value = values[i] or 0.0
-        return (round(pad + i * step, 1), round(height - pad - (value / top) * (height - 2 * pad), 1))
-
+    step = (w - 2 * pad) / max(len(values) - 1, 1)
+    scale = (h - 2 * pad) / top
+    xs = [round(pad + i * step) for i in range(len(values))]
+    ys = [None if v is None else round(h - pad - v * scale) for v in values]
     for run in _segments(values):
         if len(run) == 1:
-            chart.dots.append(xy(run[0]))
+            chart.dots.append((xs[run[0]], ys[run[0]]))
         else:
-            chart.lines.append(" ".join(f"{x},{y}" for x, y in map(xy, run)))
+            chart.lines.append(" ".join(f"{xs[i]},{ys[i]}" for i in run))
     chart.summary = f"daily CTR from {present[0] * 100:.1f}% to {present[-1] * 100:.1f}%, peak {top * 100:.1f}%"
     return chart
 

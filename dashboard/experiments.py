@@ -7,6 +7,7 @@ uses the page views of each arm on the pages where the element appeared, against
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -90,8 +91,10 @@ class _Arms:
 
 
 async def _arms(storage: Storage, site: Site, period: Period, element: str | None = None) -> _Arms:
-    cells = await storage.element_cells(site.key, period.hour_from, period.hour_to, element=element)
-    pageviews = await storage.pageview_counts(site.key, period.hour_from, period.hour_to)
+    cells, pageviews = await asyncio.gather(
+        storage.element_cells(site.key, period.hour_from, period.hour_to, element=element),
+        storage.pageview_counts(site.key, period.hour_from, period.hour_to),
+    )
     return _Arms(cells, pageviews)
 
 

@@ -152,8 +152,8 @@ def _comparison() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     element_row = _row(ELEMENT_COLUMNS, nullable=("previous_ctr",))
     element_row["properties"]["sparkline"] = {
-        "type": "array", "description": "with include=sparkline: daily points",
-        "items": {"type": "object", "properties": {"day": _STRING, "impressions": _INTEGER, "clicks": _INTEGER, "ctr": _NULLABLE_NUMBER}},
+        "type": "array", "description": "with include=sparkline: CTR per day (per week beyond 31 days), one value per entry of `sparkline_starts` (null: no impressions)",
+        "items": _NULLABLE_NUMBER,
     }
     breakdown_row = _row(BREAKDOWN_COLUMNS)
     series_row = _row(SERIES_COLUMNS, nullable=("ctr", "ctr_low", "ctr_high"))
@@ -254,6 +254,8 @@ def document() -> dict[str, Any]:
                 "Sites": {"type": "object", "properties": {"sites": {"type": "array", "items": _ref("Site")}}},
                 "ElementRow": element_row,
                 "Elements": _envelope(
+                    sparkline_interval={"type": "string", "enum": ["day", "week"], "description": "with include=sparkline"},
+                    sparkline_starts={"type": "array", "items": {"type": "string", "format": "date"}, "description": "with include=sparkline: first day of each point"},
                     group=_STRING, variants={"type": "array", "items": _STRING}, pages={"type": "array", "items": _STRING},
                     totals={"type": "object"}, elements={"type": "array", "items": _ref("ElementRow")},
                 ),

@@ -6,18 +6,22 @@ lists, ready for a template, `JSONResponse` or a terminal table.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from collector.storage import Site, Storage
-from collector.storage.reads import group_cells
+from collector.storage.reads import group_cells, week_of
 from dashboard.periods import Period
 from dashboard.ratings import DEFAULT_MIN_IMPRESSIONS, RATINGS, Thresholds, parse_thresholds, rate
 
 GROUPS = ("none", "variant", "page")
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+#: Longer periods get one sparkline point per week: a 96-pixel line cannot show 90 days.
+MAX_DAILY_SPARKLINE = 31
 SORTS = ("element", "kind", "variant", "page", "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating")
 DEFAULT_SORT = ("impressions", "desc")
 
@@ -47,7 +51,8 @@ class Overview:
     variants: list[str]
     pages: list[str]
     totals: dict[str, Any]
-    days: list[date] = field(default_factory=list)
+    sparkline_interval: str = "day"
+    sparkline_starts: list[date] = field(default_factory=list)
 
 
 def site_rating_settings(site: Site) -> tuple[dict[str, Thresholds] | None, int]:
@@ -102,7 +107,15 @@ async def overview(
     """The site overview: one row per element (or element and variant / page), with the
     change against the previous period of the same length and a daily CTR sparkline."""
     thresholds, min_impressions = site_rating_settings(site)
-    cells = await storage.element_cells(site.key, period.hour_from, period.hour_to, kind=filters.kind)
+    previous = period.previous()
+    # Independent reads, run side by side (SQLite has several reader connections).
+    reads = [
+        storage.element_cells(site.key, period.hour_from, period.hour_to, kind=filters.kind),
+        storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind),
+    ]
+    if sparklines:
+        reads.append(_sparklines(storage, site, period, filters))
+    cells, before, *spark = await asyncio.gather(*reads)
     variants = sorted({c["variant"] for c in cells})
     pages = sorted({c["page"] for c in cells})
     kept = [c for c in cells if filters.keep(c)]
@@ -112,8 +125,6 @@ async def overview(
         pages_of[_key(cell, group)].add(cell["page"])
     rows = [element_row(counts, thresholds, min_impressions) for counts in group_cells(kept, group)]
 
-    previous = period.previous()
-    before = await storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
     earlier = {_key(r, group): r for r in group_cells([c for c in before if filters.keep(c)], group)}
 
     for row in rows:
@@ -125,33 +136,43 @@ async def overview(
         row["change_abs"] = row["ctr"] - old_ctr if old_ctr is not None else None
         row["change_rel"] = (row["ctr"] - old_ctr) / old_ctr if old_ctr else None
 
-    if sparklines and rows:
-        await _add_sparklines(storage, site, period, filters, rows)
+    interval, starts = "day", period.dates()
+    if spark:
+        interval, starts, by_element = spark[0]
+        empty = [None] * len(starts)
+        for row in rows:
+            row["sparkline"] = by_element.get(row["element"], empty)
     sort_rows(rows, *sort)
-    return Overview(rows, variants, pages, _totals(rows, group), period.dates())
+    return Overview(rows, variants, pages, _totals(rows, group), interval, starts)
 
 
-async def _add_sparklines(
-    storage: Storage, site: Site, period: Period, filters: Filters, rows: list[dict[str, Any]]
-) -> None:
-    """Daily CTR per element, from the per-UTC-day rollups: exact for UTC sites, and for sites
-    in other time zones each point is the UTC day that overlaps the local day most."""
-    first = period.start.toordinal() - date(1970, 1, 1).toordinal()
-    day_from, day_to = first, first + period.days - 1
-    daily = await storage.element_days(
-        site.key, day_from, day_to, kind=filters.kind, variant=filters.variant, page=filters.page
-    )
-    by_element: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
-    for element, day, impressions, clicks in daily:
-        by_element[element][day] = (impressions, clicks)
-    for row in rows:
-        days = by_element.get(row["element"], {})
-        row["sparkline"] = [
-            {"day": (date(1970, 1, 1) + timedelta(days=d)).isoformat(),
-             "impressions": days.get(d, (0, 0))[0], "clicks": days.get(d, (0, 0))[1],
-             "ctr": days[d][1] / days[d][0] if d in days and days[d][0] else None}
-            for d in range(day_from, day_to + 1)
-        ]
+async def _sparklines(
+    storage: Storage, site: Site, period: Period, filters: Filters
+) -> tuple[str, list[date], dict[str, list[float | None]]]:
+    """CTR per day (per week beyond a month) for each element: `None` where there were no
+    impressions. Read from the per-UTC-day (per-week) rollups: exact for a UTC site; for a
+    site in another zone each point is the UTC day of the same date, the one that overlaps
+    the local day most. Weeks run Monday to Sunday and are counted whole."""
+    first = period.start.toordinal() - EPOCH_ORDINAL
+    last = first + period.days - 1
+    args = (filters.kind, filters.variant, filters.page)
+    if period.days <= MAX_DAILY_SPARKLINE:
+        interval, start, count = "day", first, period.days
+        counts = await storage.element_days(site.key, first, last, *args)
+        starts = [date.fromordinal(EPOCH_ORDINAL + d) for d in range(first, last + 1)]
+    else:
+        interval, start = "week", week_of(first)
+        count = week_of(last) - start + 1
+        counts = await storage.element_weeks(site.key, start, week_of(last), *args)
+        starts = [date.fromordinal(EPOCH_ORDINAL + 7 * w - 3) for w in range(start, start + count)]
+    by_element: dict[str, list[float | None]] = {}
+    for element, bucket, impressions, clicks in counts:
+        values = by_element.get(element)
+        if values is None:
+            values = by_element[element] = [None] * count
+        if impressions:
+            values[bucket - start] = min(clicks, impressions) / impressions
+    return interval, starts, by_element
 
 
 #: Rating ranks per sort direction: "desc" puts the best first, "asc" the worst; elements

@@ -82,7 +82,15 @@ env.filters.update(
     percent=percent, ctr=ctr, signed_percent=signed_percent, points=points, number=number,
     pvalue=pvalue, path_part=path_part,
 )
-env.globals["qs"] = qs
+env.globals.update(
+    qs=qs,
+    rating_names={"good": "Good", "average": "Average", "poor": "Poor", "insufficient": "Insufficient data"},
+    rating_titles={
+        "insufficient": "Below the minimum impressions for a rating",
+        "firm": "Settled: the whole 95% interval is in this band",
+        "tentative": "Tentative: the 95% interval reaches into another band",
+    },
+)
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:

@@ -100,7 +100,7 @@ async def overview(request: Request) -> Response:
     sort, direction = query_sort(request)
     result = await overview_report(request.app.state.storage, site, period, group, filters, (sort, direction))
     for row in result.rows:
-        row["spark"] = sparkline([p["ctr"] for p in row.get("sparkline", [])])
+        row["spark"] = sparkline(row.get("sparkline", []))
     context = _page_context(request, site, period, "overview")
     return render(request, "overview.html", {
         **context,

@@ -88,8 +88,14 @@ def test_elements_sort_and_change_against_the_previous_period(server):
     # Everything was sent today: the previous 30 days are empty, so there is no change to show.
     assert all(r["previous_ctr"] is None and r["change_rel"] is None for r in body["elements"])
     with_spark = get(server, f"/api/sites/{s.site}/elements", include="sparkline", period="7d")
-    spark = with_spark["elements"][0]["sparkline"]
-    assert len(spark) == 7 and sum(p["impressions"] for p in spark) == with_spark["elements"][0]["impressions"]
+    hero = next(r for r in with_spark["elements"] if r["element"] == "hero-signup")
+    assert with_spark["sparkline_interval"] == "day"
+    assert len(with_spark["sparkline_starts"]) == 7 and with_spark["sparkline_starts"][-1] == with_spark["to"]
+    assert hero["sparkline"] == [None] * 6 + [pytest.approx(46 / 800)]
+    weekly = get(server, f"/api/sites/{s.site}/elements", include="sparkline", period="90d")
+    assert weekly["sparkline_interval"] == "week" and len(weekly["sparkline_starts"]) in (13, 14, 15)
+    hero = next(r for r in weekly["elements"] if r["element"] == "hero-signup")
+    assert hero["sparkline"][-1] == pytest.approx(46 / 800) and hero["sparkline"][0] is None
 
 
 def test_an_empty_range_is_empty_not_an_error(server):

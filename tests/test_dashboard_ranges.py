@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from collector.events import StoredEvent
 from collector.storage import WriteBatch
 from collector.storage.reads import DAY, HOUR, plan_range
-from conftest import opened, private_loop
+from harness import opened, private_loop
 from dashboard.accounts import summarize_accounts
 from dashboard.charts import axis_ticks, ctr_chart, nice_ceiling, sparkline
 from dashboard.export import csv_text
@@ -29,10 +29,12 @@ from dashboard.reports import element_row, sort_rows
 def covered_hours(plan) -> list[int]:
     """Hour starts the plan counts, with multiplicity (subtractions as -1)."""
     counts: dict[int, int] = defaultdict(int)
-    if plan.days:
-        for day in range(plan.days[0], plan.days[1] + 1):
-            for h in range(24):
-                counts[day * DAY + h * HOUR] += 1
+    days = [d for a, b in plan.days for d in range(a, b + 1)]
+    if plan.weeks:
+        days += [d for w in range(plan.weeks[0], plan.weeks[1] + 1) for d in range(7 * w - 3, 7 * w + 4)]
+    for day in days:
+        for h in range(24):
+            counts[day * DAY + h * HOUR] += 1
     for a, b in plan.add:
         for h in range(a, b, HOUR):
             counts[h] += 1
@@ -51,11 +53,13 @@ def test_the_plan_counts_every_hour_of_the_range_exactly_once(a, b):
     assert covered_hours(plan) == expected
     touched = sum((y - x) // HOUR for x, y in (*plan.add, *plan.subtract))
     assert touched <= 24  # never more than a day of hourly rows per cell
+    assert sum(y - x + 1 for x, y in plan.days) <= 12  # and fewer than two weeks of daily rows
 
 
-def test_a_utc_range_reads_only_daily_rows():
-    plan = plan_range(10 * DAY, 40 * DAY)
-    assert plan.days == (10, 39) and not plan.add and not plan.subtract
+def test_a_utc_range_reads_weeks_and_days_only():
+    plan = plan_range(10 * DAY, 40 * DAY)  # days 10..39; weeks start on days 11, 18, 25, 32
+    assert plan.weeks == (2, 5) and plan.days == ((10, 10), (39, 39))
+    assert not plan.add and not plan.subtract
 
 
 # -- the plan on real storage, against brute force ------------------------------------------------
@@ -80,8 +84,8 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
     rng = random.Random(5)
     truth: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     events: list[StoredEvent] = []
-    for i in range(1500):
-        hour = START + rng.randrange(10 * 24) * HOUR
+    for i in range(2500):
+        hour = START + rng.randrange(30 * 24) * HOUR
         element = rng.choice(ELEMENTS)
         click = rng.random() < 0.2
         events += stored(i, element, hour, click, rng.choice("AB"), rng.choice(["/", "/pricing"]))
@@ -92,8 +96,8 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
             await storage.write(WriteBatch(events[part:part + 1000]))
         for tz in ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"):
             for _ in range(6):
-                first = date(2025, 3, 25) + timedelta(days=rng.randrange(10))
-                last = first + timedelta(days=rng.randrange(4))
+                first = date(2025, 3, 24) + timedelta(days=rng.randrange(20))
+                last = first + timedelta(days=rng.choice([0, 1, 3, 8, 15]))
                 period = parse_period({"from": first.isoformat(), "to": last.isoformat()}, tz)
                 got = {r["element"]: (r["impressions"], r["clicks"])
                        for r in await storage.element_counts("range", period.hour_from, period.hour_to)}
@@ -103,14 +107,21 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
                         want[element][0] += i
                         want[element][1] += c
                 assert got == {e: tuple(v) for e, v in want.items() if v[0]}, (tz, first, last)
-        # The daily table is the sum of its hours, whatever wrote them.
-        daily = await storage.element_days("range", START // DAY, START // DAY + 10)
+        # The daily and weekly tables are the sums of their hours, whatever wrote them.
+        daily = await storage.element_days("range", START // DAY, START // DAY + 30)
         per_day: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
         for (element, hour), (i, c) in truth.items():
             per_day[(element, hour // DAY)][0] += i
             per_day[(element, hour // DAY)][1] += c
         assert {(e, d): [i, c] for e, d, i, c in daily} == dict(per_day)
-        hours = await storage.element_hours("range", "hero", START, START + 10 * DAY)
+        weekly = await storage.db.fetch(
+            "SELECT element, week, SUM(impressions), SUM(clicks) FROM rollups_weekly GROUP BY element, week")
+        per_week: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        for (element, day), (i, c) in per_day.items():
+            per_week[(element, (day + 3) // 7)][0] += i
+            per_week[(element, (day + 3) // 7)][1] += c
+        assert {(e, int(w)): [int(i), int(c)] for e, w, i, c in weekly} == dict(per_week)
+        hours = await storage.element_hours("range", "hero", START, START + 30 * DAY)
         assert {h["hour"]: [h["impressions"], h["clicks"]] for h in hours} == {
             hour: v for (e, hour), v in truth.items() if e == "hero"}
 

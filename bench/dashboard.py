@@ -1,0 +1,310 @@
+"""Dashboard read performance on a large site: the overview page and the elements API against
+a direct GROUP BY over the raw events of the same range.
+
+    .venv/bin/python bench/dashboard.py                      # 10M events, 200 elements, 3 variants, 90 days
+    .venv/bin/python bench/dashboard.py --events 1000000     # a quicker run
+
+How the data is made (the bulk path, minutes not hours): for every hour of the last `--days`
+days and every (element, variant, page) cell, impressions are drawn from a Poisson law with a
+day/night rhythm, clicks from a binomial at the element's CTR (varying by variant). Those are
+exactly the rows the write path produces, so they go straight into `rollups` (whose triggers
+fill `rollups_daily`), `breakdowns` (device, source, account) and `pageview_rollups`; the raw
+`events` table gets one row per impression and per click with the same counts per element and
+hour, inserted with executemany, for the baseline query. Timing then runs over HTTP against a
+real `ctrlens serve` subprocess (bearer token, default 30-day range), the baseline in-process
+with sqlite3. Needs numpy (installed with the test extras, via scipy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from collector.storage import open_storage  # noqa: E402
+
+SITE = "bench"
+TOKEN = "bench-token"
+HOUR, DAY = 3600, 86400
+KINDS = ("cta", "banner", "link", "nav")
+DEVICES = (("desktop", 0.58), ("mobile", 0.36), ("tablet", 0.06))
+SOURCES = (("(direct)", 0.35), ("google.com", 0.3), ("newsletter", 0.15), ("news.ycombinator.com", 0.1), ("twitter", 0.1))
+ACCOUNTS = 40
+ACCOUNT_SHARE = 0.15
+PAGES = 20
+
+
+class Layout:
+    """Elements, their pages and CTRs, variants, and the expected impressions of every cell."""
+
+    def __init__(self, elements: int, variants: int, rng: np.random.Generator) -> None:
+        self.variants = [chr(ord("A") + i) for i in range(variants)]
+        self.elements = [f"el-{i:03d}" for i in range(elements)]
+        self.kinds = [KINDS[i % len(KINDS)] for i in range(elements)]
+        base_ctr = {"cta": 0.03, "banner": 0.008, "link": 0.015, "nav": 0.02}
+        self.cells: list[tuple[int, int, int]] = []  # (element, variant, page)
+        ctr, weight = [], []
+        popularity = 1.0 / (1 + np.arange(elements)) ** 0.6  # a few elements get most views
+        for e in range(elements):
+            pages = [e % PAGES] + ([(e * 7 + 3) % PAGES] if e % 3 == 0 else [])
+            element_ctr = base_ctr[self.kinds[e]] * rng.uniform(0.3, 2.0)
+            for v in range(variants):
+                lift = 1.0 + (0.12 if v == 1 else -0.05 * v if v else 0.0)
+                for p in dict.fromkeys(pages):
+                    self.cells.append((e, v, p))
+                    ctr.append(min(0.5, element_ctr * lift))
+                    weight.append(popularity[e] / len(pages))
+        self.ctr = np.array(ctr)
+        self.weight = np.array(weight) / np.sum(weight)
+
+    def cell_names(self, i: int) -> tuple[str, str, str, str]:
+        e, v, p = self.cells[i]
+        return self.elements[e], self.variants[v], f"/page-{p:02d}", self.kinds[e]
+
+
+def build(db: str, events: int, elements: int, variants: int, days: int, seed: int) -> dict[str, float]:
+    asyncio.run(_create(db))
+    rng = np.random.default_rng(seed)
+    layout = Layout(elements, variants, rng)
+    n_cells = len(layout.cells)
+    diurnal = 0.35 + 0.65 * np.sin(np.linspace(0, np.pi, 24)) ** 2  # quiet nights
+    per_hour = events / (days * 24) / (1 + float(np.average(layout.ctr, weights=layout.weight)) * 1.08)
+    lam = (per_hour * layout.weight)[None, :] * (diurnal / diurnal.mean())[:, None]
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
+    now_hour = int(time.time()) // HOUR * HOUR
+    first_day = (now_hour - (days - 1) * DAY) // DAY
+    names = [layout.cell_names(i) for i in range(n_cells)]
+    device_p = np.array([w for _, w in DEVICES])
+    source_p = np.array([w for _, w in SOURCES])
+    account_p = 1.0 / (1 + np.arange(ACCOUNTS))
+    account_p /= account_p.sum()
+    written = {"events": 0, "rollups": 0, "breakdowns": 0}
+    started = time.monotonic()
+    event_seq = 0
+    for d in range(days):
+        day = first_day + d
+        hours = np.arange(24) * HOUR + day * DAY
+        keep_hours = hours <= now_hour
+        imps = rng.poisson(lam) * keep_hours[:, None]
+        clicks = rng.binomial(imps, layout.ctr[None, :])
+        total = clicks + rng.binomial(clicks, 0.08)
+        via = rng.binomial(clicks, 0.05)
+        viewers = imps - rng.binomial(imps, 0.03)
+        clickers = clicks - rng.binomial(clicks, 0.02)
+
+        conn.execute("BEGIN")
+        hh, cc = np.nonzero(imps)
+        rollups = [
+            (SITE, names[c][0], names[c][1], names[c][2], int(hours[h]), names[c][3], int(imps[h, c]),
+             int(via[h, c]), int(clicks[h, c]), int(total[h, c]), int(viewers[h, c]), int(clickers[h, c]))
+            for h, c in zip(hh.tolist(), cc.tolist())
+        ]
+        conn.executemany(
+            "INSERT INTO rollups (site, element, variant, page, hour, kind, impressions, via_click, clicks, "
+            "total_clicks, viewers, clickers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rollups)
+        written["rollups"] += len(rollups)
+
+        # Breakdowns: the day's impressions and clicks of each cell split across values.
+        day_imps, day_clicks, day_total = imps.sum(0), clicks.sum(0), total.sum(0)
+        breakdowns: dict[tuple[str, str, str, str], list[int]] = {}
+        for c in np.nonzero(day_imps)[0].tolist():
+            element, variant, _, _ = names[c]
+            splits = [("device", DEVICES, device_p, day_imps[c], day_clicks[c], day_total[c]),
+                      ("source", SOURCES, source_p, day_imps[c], day_clicks[c], day_total[c])]
+            with_account = rng.binomial(day_imps[c], ACCOUNT_SHARE)
+            account_clicks = rng.binomial(day_clicks[c], ACCOUNT_SHARE) if with_account else 0
+            account_clicks = min(account_clicks, with_account)
+            splits.append(("account", [(f"acct-{i:02d}", 0) for i in range(ACCOUNTS)], account_p,
+                           with_account, account_clicks, account_clicks))
+            for dimension, values, p, n_imps, n_clicks, n_total in splits:
+                imp_split = rng.multinomial(n_imps, p)
+                click_split = rng.multinomial(n_clicks, p)
+                click_split = np.minimum(click_split, imp_split)
+                for (value, _), i, k in zip(values, imp_split.tolist(), click_split.tolist()):
+                    if i:
+                        row = breakdowns.setdefault((element, variant, dimension, value), [0, 0, 0])
+                        row[0] += i
+                        row[1] += k
+                        row[2] += k
+        conn.executemany(
+            "INSERT INTO breakdowns (site, element, variant, day, dimension, value, impressions, clicks, "
+            "total_clicks) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (site, element, variant, day, dimension, "
+            "value) DO UPDATE SET impressions = breakdowns.impressions + excluded.impressions, "
+            "clicks = breakdowns.clicks + excluded.clicks, total_clicks = breakdowns.total_clicks + excluded.total_clicks",
+            [(SITE, e, v, day, dim, val, *counts) for (e, v, dim, val), counts in breakdowns.items()])
+        written["breakdowns"] += len(breakdowns)
+
+        # Page views: about the busiest element's impressions on each (variant, page) per hour.
+        pageviews: dict[tuple[str, str, int], int] = {}
+        for h, c in zip(hh.tolist(), cc.tolist()):
+            key = (names[c][1], names[c][2], int(hours[h]))
+            pageviews[key] = max(pageviews.get(key, 0), int(imps[h, c] * 1.1) + 1)
+        conn.executemany(
+            "INSERT INTO pageview_rollups (site, variant, page, hour, pageviews) VALUES (?,?,?,?,?)",
+            [(SITE, *k, n) for k, n in pageviews.items()])
+
+        # Raw events: one row per impression and per click, same counts per element and hour.
+        flat_imps, flat_total = imps.ravel(), total.ravel()
+        for kind_name, counts in (("impression", flat_imps), ("click", flat_total)):
+            idx = np.repeat(np.arange(counts.size), counts)
+            if not idx.size:
+                continue
+            ts = hours[idx // n_cells] * 1000 + rng.integers(0, HOUR * 1000, idx.size)
+            cells = (idx % n_cells).tolist()
+            rows = []
+            for cell, t in zip(cells, ts.tolist()):
+                event_seq += 1
+                element, variant, page, kind = names[cell]
+                rows.append((SITE, f"e{event_seq}", f"p{event_seq}", kind_name, element, kind, variant, "", page,
+                             "https://bench.example" + page, "", "(direct)", "desktop", "v", 0, t, t))
+            conn.executemany(
+                "INSERT INTO events (site, event_id, pageview, type, element, kind, variant, account, page, url, "
+                "referrer, source, device, visitor, via_click, ts_client, ts_server) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            written["events"] += len(rows)
+        conn.execute("COMMIT")
+        if d % 10 == 9 or d == days - 1:
+            print(f"  day {d + 1}/{days}: {written['events']:,} events, {written['rollups']:,} hourly rollup rows "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)
+    conn.execute("ANALYZE")
+    conn.close()
+    return {**written, "seconds": time.monotonic() - started}
+
+
+async def _create(db: str) -> None:
+    storage = await open_storage(db)
+    try:
+        await storage.add_site(SITE, "Bench", ["https://bench.example"])
+    finally:
+        await storage.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(client: httpx.Client, url: str, n: int) -> list[float]:
+    client.get(url).raise_for_status()  # warm caches, like any page after the first visit
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        r = client.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+        r.raise_for_status()
+    return times
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def baseline(db: str, ts_from: int, ts_to: int, n: int) -> list[float]:
+    """The raw-event GROUP BY a dashboard without rollups would run for the same range."""
+    conn = sqlite3.connect(db)
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        conn.execute(
+            "SELECT element, SUM(CASE WHEN type = 'impression' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN type = 'click' THEN 1 ELSE 0 END) FROM events "
+            "WHERE site = ? AND ts_server >= ? AND ts_server < ? GROUP BY element",
+            (SITE, ts_from, ts_to),
+        ).fetchall()
+        times.append((time.perf_counter() - start) * 1000)
+    conn.close()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--elements", type=int, default=200)
+    parser.add_argument("--variants", type=int, default=3)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--requests", type=int, default=50, help="timed requests per endpoint")
+    parser.add_argument("--db", help="reuse (or keep) this SQLite file instead of a temporary one")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    db = args.db or str(Path(tmp.name) / "bench.db")
+    if not Path(db).exists():
+        print(f"seeding {args.events:,} events: {args.elements} elements × {args.variants} variants × {args.days} days → {db}")
+        built = build(db, args.events, args.elements, args.variants, args.days, args.seed)
+        print(f"seeded {built['events']:,} raw events, {built['rollups']:,} hourly rollup rows, "
+              f"{built['breakdowns']:,} breakdown rows in {built['seconds']:.0f} s")
+    size = sum(Path(db + s).stat().st_size for s in ("", "-wal") if Path(db + s).exists())
+    print(f"database: {size / 1e9:.2f} GB")
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"],
+        cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": TOKEN, "CTRLENS_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    results: list[tuple[str, list[float]]] = []
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("ctrlens serve did not start")
+            time.sleep(0.2)
+        n = args.requests
+        results.append(("overview page, 30 days", timed(client, f"/sites/{SITE}", n)))
+        results.append(("elements API, 30 days", timed(client, f"/api/sites/{SITE}/elements", n)))
+        results.append(("overview page, 90 days", timed(client, f"/sites/{SITE}?period=90d", n)))
+        results.append(("element page, 30 days", timed(client, f"/sites/{SITE}/elements/el-000", max(10, n // 5))))
+        results.append(("variants API, 30 days", timed(client, f"/api/sites/{SITE}/variants", max(10, n // 5))))
+        r = client.put(f"/api/sites/{SITE}/settings", json={"timezone": "America/New_York"})
+        r.raise_for_status()
+        results.append(("overview page, 30 days, New York", timed(client, f"/sites/{SITE}", n)))
+        client.put(f"/api/sites/{SITE}/settings", json={"timezone": "UTC"}).raise_for_status()
+        range_json = client.get(f"/api/sites/{SITE}/elements").json()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    raw = baseline(db, range_json["hour_from"] * 1000, range_json["hour_to"] * 1000, 5)
+    overview_p50 = p(results[0][1], 0.5)
+    print()
+    print(f"| measured ({args.events / 1e6:g}M events, {args.elements} elements, {args.variants} variants, {args.days} days) | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50 |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, times in results:
+        print(f"| {name} | {p(times, 0.5):.1f} | {p(times, 0.95):.1f} | {p(raw, 0.5) / p(times, 0.5):.0f}× |")
+    print(f"| baseline: raw-event GROUP BY, 30 days (sqlite3, in-process) | {p(raw, 0.5):.0f} | {p(raw, 0.95):.0f} | 1× |")
+    print()
+    print(f"target overview p50 < 50 ms: {'met' if overview_p50 < 50 else 'NOT met'} ({overview_p50:.1f} ms)")
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
