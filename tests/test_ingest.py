@@ -232,3 +232,35 @@ def test_snippet_is_served_with_etag_cache_control_and_gzip(server):
     assert r.headers["content-type"].startswith("text/javascript")
     again = server.client.get("/ctr.js", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and not again.content
+
+
+def test_background_retention_deletes_old_raw_events_and_keeps_rollups(fresh_db):
+    import time as _time
+
+    from collector.events import StoredEvent
+    from collector.storage import WriteBatch
+    from harness import Server, opened, run_sync
+
+    old_ms = int((_time.time() - 40 * 86400) * 1000)
+
+    def stored(event_id, ts):
+        return StoredEvent("ret", event_id, "pv-" + event_id, "impression", "hero", "cta", "", "", "/",
+                           ORIGIN + "/", "", "(direct)", "desktop", "v", False, None, ts)
+
+    async def seed():
+        async with opened(fresh_db) as storage:
+            await storage.add_site("ret", "Retention", [ORIGIN])
+            await storage.write(WriteBatch([stored("old", old_ms), stored("new", int(_time.time() * 1000))]))
+
+    run_sync(seed())
+    srv = Server(fresh_db, env={"CTRLENS_RETENTION_DAYS": "30"}).start()  # a pass runs at start
+    try:
+        deadline = _time.monotonic() + 10
+        while len(srv.events("ret")) > 1 and _time.monotonic() < deadline:
+            _time.sleep(0.1)
+        assert [e["event_id"] for e in srv.events("ret")] == ["new"]
+        days = {"from": _time.strftime("%Y-%m-%d", _time.gmtime(old_ms / 1000 - 86400)),
+                "to": _time.strftime("%Y-%m-%d", _time.gmtime(_time.time() + 86400))}
+        assert srv.elements("ret", **days)["hero"]["impressions"] == 2  # the rollups keep both
+    finally:
+        srv.stop()
