@@ -28,6 +28,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
     derandomize=True,  # the same examples on every run and machine
+    database=None,  # nothing written into the work tree
 )
 
 
