@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import sqlite3
@@ -184,6 +185,8 @@ def build(db: str, events: int, elements: int, variants: int, days: int, seed: i
         if d % 10 == 9 or d == days - 1:
             print(f"  day {d + 1}/{days}: {written['events']:,} events, {written['rollups']:,} hourly rollup rows "
                   f"({time.monotonic() - started:.0f} s)", flush=True)
+    shape = {"events": written["events"], "elements": elements, "variants": variants, "days": days}
+    conn.execute("INSERT INTO meta (key, value) VALUES ('bench_shape', ?)", (json.dumps(shape),))
     conn.execute("ANALYZE")
     conn.close()
     return {**written, "seconds": time.monotonic() - started}
@@ -255,7 +258,9 @@ def main() -> int:
         print(f"seeded {built['events']:,} raw events, {built['rollups']:,} hourly rollup rows, "
               f"{built['breakdowns']:,} breakdown rows in {built['seconds']:.0f} s")
     size = sum(Path(db + s).stat().st_size for s in ("", "-wal") if Path(db + s).exists())
-    print(f"database: {size / 1e9:.2f} GB")
+    with sqlite3.connect(db) as conn:
+        shape = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'bench_shape'").fetchone()[0])
+    print(f"database: {size / 1e9:.2f} GB, {shape['events']:,} raw events")
 
     port = free_port()
     server = subprocess.Popen(
@@ -295,7 +300,8 @@ def main() -> int:
     raw = baseline(db, range_json["hour_from"] * 1000, range_json["hour_to"] * 1000, 5)
     overview_p50 = p(results[0][1], 0.5)
     print()
-    print(f"| measured ({args.events / 1e6:g}M events, {args.elements} elements, {args.variants} variants, {args.days} days) | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50 |")
+    print(f"| {shape['events'] / 1e6:.1f}M events, {shape['elements']} elements, {shape['variants']} variants, "
+          f"{shape['days']} days | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50 |")
     print("| --- | ---: | ---: | ---: |")
     for name, times in results:
         print(f"| {name} | {p(times, 0.5):.1f} | {p(times, 0.95):.1f} | {p(raw, 0.5) / p(times, 0.5):.0f}× |")

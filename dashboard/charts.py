@@ -64,25 +64,39 @@ class Sparkline:
 
 
 def sparkline(values: Sequence[float | None], width: int = 96, height: int = 24) -> Sparkline:
-    """Whole-number coordinates on a double-resolution view box: small HTML, sharp lines."""
-    present = [v for v in values if v is not None]
+    """Whole-number coordinates on a double-resolution view box: small HTML, sharp lines.
+    One pass: the overview draws one of these per element."""
     chart = Sparkline(width, height)
-    if not present:
+    top = max((v for v in values if v is not None), default=None)
+    if top is None:
         chart.summary = "no impressions"
         return chart
     w, h, pad = width * 2, height * 2, 4
-    top = max(present) or 1.0
     step = (w - 2 * pad) / max(len(values) - 1, 1)
-    scale = (h - 2 * pad) / top
-    xs = [round(pad + i * step) for i in range(len(values))]
-    ys = [None if v is None else round(h - pad - v * scale) for v in values]
-    for run in _segments(values):
-        if len(run) == 1:
-            chart.dots.append((xs[run[0]], ys[run[0]]))
-        else:
-            chart.lines.append(" ".join(f"{xs[i]},{ys[i]}" for i in run))
-    chart.summary = f"daily CTR from {present[0] * 100:.1f}% to {present[-1] * 100:.1f}%, peak {top * 100:.1f}%"
+    scale = (h - 2 * pad) / (top or 1.0)
+    run: list[str] = []
+    first = last = None
+    for i, v in enumerate(values):
+        if v is None:
+            if run:
+                _close(chart, run)
+                run = []
+            continue
+        run.append(f"{round(pad + i * step)},{round(h - pad - v * scale)}")
+        first = v if first is None else first
+        last = v
+    if run:
+        _close(chart, run)
+    chart.summary = f"CTR from {first * 100:.1f}% to {last * 100:.1f}%, peak {top * 100:.1f}%"
     return chart
+
+
+def _close(chart: Sparkline, run: list[str]) -> None:
+    if len(run) == 1:
+        x, y = run[0].split(",")
+        chart.dots.append((int(x), int(y)))
+    else:
+        chart.lines.append(" ".join(run))
 
 
 @dataclass

@@ -109,9 +109,13 @@ async def overview(
     thresholds, min_impressions = site_rating_settings(site)
     previous = period.previous()
     # Independent reads, run side by side (SQLite has several reader connections).
+    # Per element only (the default view), the previous period comes from narrower rows.
+    per_element = group == "none" and filters.variant is None and filters.page is None
     reads = [
         storage.element_cells(site.key, period.hour_from, period.hour_to, kind=filters.kind),
-        storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind),
+        storage.element_totals(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
+        if per_element
+        else storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind),
     ]
     if sparklines:
         reads.append(_sparklines(storage, site, period, filters))
@@ -125,7 +129,10 @@ async def overview(
         pages_of[_key(cell, group)].add(cell["page"])
     rows = [element_row(counts, thresholds, min_impressions) for counts in group_cells(kept, group)]
 
-    earlier = {_key(r, group): r for r in group_cells([c for c in before if filters.keep(c)], group)}
+    if per_element:
+        earlier = {(r["element"],): r for r in before}
+    else:
+        earlier = {_key(r, group): r for r in group_cells([c for c in before if filters.keep(c)], group)}
 
     for row in rows:
         row["pages"] = sorted(pages_of[_key(row, group)])

@@ -7,7 +7,7 @@ filters live in the URL, so a page can be bookmarked, shared and exported as it 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -99,9 +99,18 @@ async def overview(request: Request) -> Response:
     filters = query_filters(request)
     sort, direction = query_sort(request)
     result = await overview_report(request.app.state.storage, site, period, group, filters, (sort, direction))
+    context = _page_context(request, site, period, "overview")
+    # Each row links to its element page with the same period and, where they apply, filters.
+    link = dict(period.query())
+    if filters.variant is not None:
+        link["variant"] = request.query_params.get("variant")
+    if filters.page:
+        link["page"] = filters.page
     for row in result.rows:
         row["spark"] = sparkline(row.get("sparkline", []))
-    context = _page_context(request, site, period, "overview")
+        params = {**link, **({"variant": row["variant"] or NO_VARIANT} if group == "variant" else {}),
+                  **({"page": row["page"]} if group == "page" else {})}
+        row["detail_url"] = f"{context['site_url']}/elements/{quote(row['element'], safe='')}?{urlencode(params)}"
     return render(request, "overview.html", {
         **context,
         "result": result,

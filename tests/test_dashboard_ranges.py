@@ -107,6 +107,8 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
                         want[element][0] += i
                         want[element][1] += c
                 assert got == {e: tuple(v) for e, v in want.items() if v[0]}, (tz, first, last)
+                totals = await storage.element_totals("range", period.hour_from, period.hour_to)
+                assert {r["element"]: (r["impressions"], r["clicks"]) for r in totals} == got
         # The daily and weekly tables are the sums of their hours, whatever wrote them.
         daily = await storage.element_days("range", START // DAY, START // DAY + 30)
         per_day: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -114,6 +116,8 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
             per_day[(element, hour // DAY)][0] += i
             per_day[(element, hour // DAY)][1] += c
         assert {(e, d): [i, c] for e, d, i, c in daily} == dict(per_day)
+        filtered = await storage.element_days("range", START // DAY, START // DAY + 30, variant="A")
+        assert sum(i for _, _, i, _ in filtered) < sum(i for _, _, i, _ in daily)
         weekly = await storage.db.fetch(
             "SELECT element, week, SUM(impressions), SUM(clicks) FROM rollups_weekly GROUP BY element, week")
         per_week: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])

@@ -179,6 +179,35 @@ class ReadQueries:
         )
         return [_counts_dict(CELL_KEYS, row) for row in rows]
 
+    async def element_totals(
+        self, site: str, hour_from: int, hour_to: int, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Impressions and clicks per element over [hour_from, hour_to), summed over variants and
+        pages: whole days from `rollups_element_days` (narrow rows, one per element and day),
+        the partial days at either end from the hourly rollups."""
+        plan = plan_range(hour_from, hour_to)
+        if plan.empty:
+            return []
+        days = [*plan.days, *([(7 * plan.weeks[0] - 3, 7 * plan.weeks[1] + 3)] if plan.weeks else [])]
+        where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
+        parts: list[str] = []
+        params: list[Any] = []
+        if days:
+            ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(days))
+            parts.append(f"SELECT element, impressions, clicks FROM rollups_element_days WHERE {where} AND ({ranges})")
+            params += [*values, *(d for r in days for d in r)]
+        for hours, sign in ((plan.add, ""), (plan.subtract, "-")):
+            if hours:
+                ranges = " OR ".join(["(hour >= ? AND hour < ?)"] * len(hours))
+                parts.append(f"SELECT element, {sign}impressions, {sign}clicks FROM rollups WHERE {where} AND ({ranges})")
+                params += [*values, *(h for r in hours for h in r)]
+        rows = await self.db.fetch(
+            f"SELECT element, SUM(impressions), SUM(clicks) FROM ({' UNION ALL '.join(parts)}) AS ranged "
+            "GROUP BY element HAVING SUM(impressions) > 0",
+            params,
+        )
+        return [{"element": e, "impressions": i, "clicks": c} for e, i, c in _ints(rows)]
+
     async def element_counts(
         self,
         site: str,
@@ -212,13 +241,20 @@ class ReadQueries:
             if value is not None:
                 conditions.append(f"{column} = ?")
                 params.append(value)
-        # Grouped in the key's own order (day, element): no sort, one pass over the rows.
-        rows = await self.db.fetch(
-            "SELECT element, day, SUM(impressions), SUM(clicks) FROM rollups_daily "
-            f"WHERE {' AND '.join(conditions)} GROUP BY day, element",
-            params,
-        )
-        return [(element, int(day), int(i), int(c)) for element, day, i, c in rows]
+        if variant is None and page is None:
+            rows = await self.db.fetch(
+                "SELECT element, day, impressions, clicks FROM rollups_element_days "
+                f"WHERE {' AND '.join(conditions)}",
+                params,
+            )
+        else:
+            # Grouped in the key's own order (day, element): no sort, one pass over the rows.
+            rows = await self.db.fetch(
+                "SELECT element, day, SUM(impressions), SUM(clicks) FROM rollups_daily "
+                f"WHERE {' AND '.join(conditions)} GROUP BY day, element",
+                params,
+            )
+        return _ints(rows)
 
     async def element_weeks(
         self,
@@ -240,7 +276,7 @@ class ReadQueries:
             f"WHERE {' AND '.join(conditions)} GROUP BY week, element",
             params,
         )
-        return [(element, int(week), int(i), int(c)) for element, week, i, c in rows]
+        return _ints(rows)
 
     async def element_hours(
         self,
@@ -391,6 +427,13 @@ class ReadQueries:
             element: {"impressions": int(i), "clicks": int(c), "total_clicks": int(t)}
             for element, i, c, t in rows
         }
+
+
+def _ints(rows: list[Any]) -> list[Any]:
+    """(name, n, n, ...) rows with ints: PostgreSQL's SUM of BIGINT is NUMERIC, SQLite's an int."""
+    if not rows or all(type(v) is int for v in rows[0][1:]):
+        return rows
+    return [(row[0], *map(int, row[1:])) for row in rows]
 
 
 def _counts_dict(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
