@@ -17,8 +17,11 @@ MAX_EVENTS = 200
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=_PRINTABLE)]
-Url = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f]+$")]
-Referrer = Annotated[str, msgspec.Meta(max_length=2048, pattern=_PRINTABLE)]
+# URLs are stored cut to MAX_URL characters rather than rejected: one page with a long query
+# string must not cost the whole batch. The body limit bounds what arrives.
+MAX_URL = 2048
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\x00-\x20\x7f]+$")]
+Referrer = Annotated[str, msgspec.Meta(pattern=_PRINTABLE)]
 Millis = Annotated[int, msgspec.Meta(ge=0, le=10**14)]
 
 EventType = Literal["impression", "click"]
@@ -35,6 +38,8 @@ class Envelope(msgspec.Struct):
     referrer: Referrer | None = None
     variant: Name | None = None
     account: Name | None = None
+    # Events the snippet had to discard because its offline store was full.
+    dropped: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
 
 
 class Event(msgspec.Struct):

@@ -27,6 +27,7 @@ from collector.events import (
     DEFAULT_KIND,
     MAX_BODY_BYTES,
     MAX_EVENTS,
+    MAX_URL,
     Envelope,
     StoredEvent,
     attribution_decoder,
@@ -78,7 +79,11 @@ class Collector:
 
     async def handle(self, request: Request) -> Response:
         origin = request.headers.get("origin")
-        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+        cors = (
+            {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}
+            if origin
+            else {}
+        )
         try:
             response = await self._collect(request, origin)
         except CtrlensError as exc:
@@ -167,6 +172,9 @@ class Collector:
         if rejected:
             rejections.append(Rejection(site.key, "invalid", len(rejected), _sample(body)))
             self.metrics.rejected["invalid"] += len(rejected)
+        if envelope.dropped:
+            rejections.append(Rejection(site.key, "client_queue_full", envelope.dropped))
+            self.metrics.rejected["client_queue_full"] += envelope.dropped
         result = await self.writer.submit(events, rejections)
         self.metrics.accepted += result.accepted
         self.metrics.duplicates += result.duplicates
@@ -201,8 +209,8 @@ class Collector:
                     variant=event.variant or envelope.variant or "",
                     account=envelope.account or "",
                     page=page,
-                    url=envelope.url,
-                    referrer=envelope.referrer or "",
+                    url=envelope.url[:MAX_URL],
+                    referrer=(envelope.referrer or "")[:MAX_URL],
                     source=source,
                     device=device,
                     visitor=visitor,

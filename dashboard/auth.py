@@ -24,6 +24,7 @@ from collector.ratelimit import bucket_key
 from collector.storage import Storage
 
 TOKEN_KEY = "admin_token_sha256"
+TOKEN_CACHE_SECONDS = 5.0
 SECRET_KEY = "session_secret"
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -93,12 +94,22 @@ class Auth:
     def __init__(self, storage: Storage, throttle: LoginThrottle | None = None) -> None:
         self.storage = storage
         self.throttle = throttle or LoginThrottle()
-        self._digest: str | None = None
+        self._digest = ""
+        self._read_at = -TOKEN_CACHE_SECONDS
 
     async def token_digest(self) -> str:
-        if self._digest is None:
+        # Re-read now and then: `ctrlens token reset` in another process takes effect here too.
+        now = time.monotonic()
+        if now - self._read_at >= TOKEN_CACHE_SECONDS:
             self._digest = await self.storage.get_meta(TOKEN_KEY) or ""
+            self._read_at = now
         return self._digest
+
+    async def sign_in(self, request: Request) -> None:
+        """A session is bound to the token it was opened with: a token reset ends every session."""
+        request.session.clear()
+        request.session["user"] = "admin"
+        request.session["token"] = (await self.token_digest())[:16]
 
     async def check(self, token: str) -> bool:
         expected = await self.token_digest()
@@ -114,7 +125,9 @@ class Auth:
                 return True
             self.throttle.failed(client)
             return False
-        return request.session.get("user") == "admin"
+        if request.session.get("user") != "admin":
+            return False
+        return request.session.get("token") == (await self.token_digest())[:16]
 
 
 def csrf_token(request: Request) -> str:

@@ -49,8 +49,7 @@ async def login(request: Request) -> Response:
         if auth.throttle.blocked(client):
             error, status = "Too many failed attempts. Wait a minute and try again.", 429
         elif await auth.check(form.get("token", "")):
-            request.session.clear()
-            request.session["user"] = "admin"
+            await auth.sign_in(request)
             return RedirectResponse(safe_next(form.get("next")), status_code=303)
         else:
             auth.throttle.failed(client)

@@ -66,3 +66,25 @@ def test_login_redirect_stays_on_this_host(server):
     with httpx.Client(base_url=server.url) as client:
         r = _login(client, server.token, "//evil.example/")
         assert r.headers["location"] == "/"
+
+
+def test_token_reset_ends_old_tokens_and_sessions(fresh_db):
+    import subprocess
+    import time
+
+    from harness import CTRLENS, ROOT, Server
+
+    srv = Server(fresh_db).start()
+    try:
+        with httpx.Client(base_url=srv.url) as client:
+            assert _login(client, srv.token).status_code == 303
+            assert client.get("/api/sites").status_code == 200
+            out = subprocess.run([*CTRLENS, "token", "reset", "--db", fresh_db], cwd=ROOT, env={**srv.env, "CTRLENS_TOKEN": ""},
+                                 capture_output=True, text=True, check=True).stdout
+            new_token = out.strip().rsplit(" ", 1)[-1]
+            time.sleep(5.5)  # the running server re-reads the token's hash every 5 s
+            assert client.get("/api/sites").status_code == 401  # the old session is over
+            assert srv.client.get("/api/sites", headers=srv.auth).status_code == 401
+            assert srv.client.get("/api/sites", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
+    finally:
+        srv.stop()

@@ -264,3 +264,24 @@ def test_background_retention_deletes_old_raw_events_and_keeps_rollups(fresh_db)
         assert srv.elements("ret", **days)["hero"]["impressions"] == 2  # the rollups keep both
     finally:
         srv.stop()
+
+
+def test_long_urls_are_stored_cut_to_2048_characters_not_rejected(server, site):
+    long_url = f"{ORIGIN}/search?q=" + "x" * 5000
+    r = server.post(batch(site, [impression("hero")], url=long_url, referrer="https://ref.example/?" + "y" * 5000), ORIGIN)
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+    (event,) = server.events(site)
+    assert event["url"] == long_url[:2048]
+    assert len(event["referrer"]) == 2048
+    assert event["page"] == "/search"
+
+
+def test_events_the_snippet_had_to_discard_are_counted(server, site):
+    r = server.post(batch(site, [impression("hero")], dropped=17), ORIGIN)
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+    assert server.rejections(site)["client_queue_full"] == 17
+
+
+def test_retry_after_is_readable_by_the_snippet(server, site):
+    r = server.post(batch(site, [impression("hero")]), ORIGIN)
+    assert r.headers["access-control-expose-headers"] == "Retry-After"
