@@ -52,6 +52,17 @@ def points(value: float | None) -> str:
     return f"{'+' if value > 0 else '−' if value < 0 else '±'}{abs(value) * 100:.2f} pp"
 
 
+def chance(value: float | None) -> str:
+    """A probability that never reads as certainty: "> 99.9%", "< 0.1%"."""
+    if value is None:
+        return "–"
+    if value > 0.999:
+        return "> 99.9%"
+    if value < 0.001:
+        return "< 0.1%"
+    return f"{value * 100:.1f}%"
+
+
 def number(value: int | float | None) -> str:
     if value is None:
         return "–"
@@ -80,7 +91,7 @@ def qs(params: Mapping[str, Any], **changes: Any) -> str:
 
 env.filters.update(
     percent=percent, ctr=ctr, signed_percent=signed_percent, points=points, number=number,
-    pvalue=pvalue, path_part=path_part,
+    pvalue=pvalue, path_part=path_part, chance=chance,
 )
 env.globals.update(
     qs=qs,

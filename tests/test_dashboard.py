@@ -192,3 +192,33 @@ def test_the_dashboard_fits_a_phone(server, page: Page):
     # Wide tables and the chart scroll inside their cards; the page itself does not.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
+
+
+def test_failed_sign_ins_are_throttled_and_good_ones_are_not(databases):
+    """Five wrong tokens a minute per address (form and bearer alike), then 429 for a while;
+    someone who knows the token signs in as often as they like. Its own server: the throttle
+    would otherwise lock the shared one's test client out."""
+    import httpx
+
+    from harness import Server
+
+    srv = Server(databases.new("sqlite")).start()
+    try:
+        with httpx.Client(base_url=srv.url) as client:
+            for _ in range(8):
+                page = client.get("/login")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+                r = client.post("/login", data={"csrf": csrf, "token": srv.token, "next": "/"}, follow_redirects=False)
+                assert r.status_code == 303
+            statuses = []
+            for _ in range(6):
+                csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+                statuses.append(client.post("/login", data={"csrf": csrf, "token": "guess"}).status_code)
+            assert statuses == [401] * 5 + [429]
+            csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+            r = client.post("/login", data={"csrf": csrf, "token": srv.token})
+            assert r.status_code == 429 and "Too many failed attempts" in r.text
+            r = srv.client.get("/api/sites", headers={"Authorization": "Bearer guess"})
+            assert r.status_code == 429 and r.headers["retry-after"] == "60"
+    finally:
+        srv.stop()
