@@ -23,7 +23,6 @@ import json
 import os
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.storage import open_storage  # noqa: E402
+from collector.storage import open_storage
 
 SITE = "bench"
 TOKEN = "bench-token"
@@ -135,7 +134,7 @@ def build(db: str, events: int, elements: int, variants: int, days: int, seed: i
             account_clicks = min(account_clicks, with_account)
             splits.append(("account", [(f"acct-{i:02d}", 0) for i in range(ACCOUNTS)], account_p,
                            with_account, account_clicks, account_clicks))
-            for dimension, values, p, n_imps, n_clicks, n_total in splits:
+            for dimension, values, p, n_imps, n_clicks, _ in splits:
                 imp_split = rng.multinomial(n_imps, p)
                 click_split = rng.multinomial(n_clicks, p)
                 click_split = np.minimum(click_split, imp_split)
@@ -219,7 +218,7 @@ def timed(client: httpx.Client, url: str, n: int) -> list[float]:
 
 def p(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def baseline(db: str, ts_from: int, ts_to: int, n: int) -> list[float]:

@@ -25,8 +25,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.demo import DEMO_SITE, simulate_traffic  # noqa: E402
-from collector.storage import open_storage  # noqa: E402
+from collector.demo import DEMO_SITE, simulate_traffic
+from collector.storage import open_storage
 
 TOKEN = "screenshot-token"
 MAX_HEIGHT = 1500

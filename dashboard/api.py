@@ -8,7 +8,7 @@ the route's table into CSV. `/api/openapi.json` describes them all (dashboard/op
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +22,18 @@ from collector.sites import validate_origins, validate_site_key
 from collector.storage import Site
 from dashboard.accounts import ACCOUNT_COLUMNS, account_report
 from dashboard.auth import login_required
-from dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS, breakdown, element_detail
-from dashboard.experiments import COMPARISON_COLUMNS, NO_VARIANT, comparison, variant_report
+from dashboard.breakdowns import (
+    BREAKDOWN_COLUMNS,
+    DIMENSIONS,
+    breakdown,
+    element_detail,
+)
+from dashboard.experiments import (
+    COMPARISON_COLUMNS,
+    NO_VARIANT,
+    comparison,
+    variant_report,
+)
 from dashboard.export import table_response, wants_csv
 from dashboard.periods import Period, parse_period, zone
 from dashboard.reports import (
@@ -84,7 +94,7 @@ def query_sort(request: Request) -> tuple[str, str]:
 
 
 def iso_hour(hour: int | None) -> str | None:
-    return datetime.fromtimestamp(hour, timezone.utc).isoformat() if hour is not None else None
+    return datetime.fromtimestamp(hour, UTC).isoformat() if hour is not None else None
 
 
 # -- elements (the overview) ------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.errors import InvalidRequest
@@ -28,7 +28,7 @@ class Period:
 
     def _utc_hour(self, day: date) -> int:
         local = datetime.combine(day, time(0), tzinfo=ZoneInfo(self.tz))
-        return int(local.astimezone(timezone.utc).timestamp())
+        return int(local.astimezone(UTC).timestamp())
 
     @property
     def hour_from(self) -> int:

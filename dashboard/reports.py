@@ -16,7 +16,13 @@ from typing import Any
 from collector.storage import Site, Storage
 from collector.storage.reads import group_cells, week_of
 from dashboard.periods import Period
-from dashboard.ratings import DEFAULT_MIN_IMPRESSIONS, RATINGS, Thresholds, parse_thresholds, rate
+from dashboard.ratings import (
+    DEFAULT_MIN_IMPRESSIONS,
+    RATINGS,
+    Thresholds,
+    parse_thresholds,
+    rate,
+)
 
 GROUPS = ("none", "variant", "page")
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -14,7 +14,12 @@ from zoneinfo import ZoneInfo, available_timezones
 from collector.errors import InvalidRequest
 from collector.sites import validate_origins
 from collector.storage import Site
-from dashboard.ratings import DEFAULT_MIN_IMPRESSIONS, DEFAULT_THRESHOLDS, KINDS, parse_thresholds
+from dashboard.ratings import (
+    DEFAULT_MIN_IMPRESSIONS,
+    DEFAULT_THRESHOLDS,
+    KINDS,
+    parse_thresholds,
+)
 
 EDITABLE = ("name", "origins", "timezone", "min_impressions", "thresholds", "allow_bots")
 MAX_MIN_IMPRESSIONS = 10_000_000

@@ -63,7 +63,7 @@ def chance(value: float | None) -> str:
     return f"{value * 100:.1f}%"
 
 
-def number(value: int | float | None) -> str:
+def number(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:,}"

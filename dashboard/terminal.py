@@ -20,7 +20,14 @@ from collector.errors import InvalidRequest, NotFound
 from collector.storage import Storage
 from dashboard.export import csv_text
 from dashboard.periods import parse_period
-from dashboard.reports import ELEMENT_COLUMNS, GROUPS, SORTS, Filters, overview, period_json
+from dashboard.reports import (
+    ELEMENT_COLUMNS,
+    GROUPS,
+    SORTS,
+    Filters,
+    overview,
+    period_json,
+)
 
 FORMATS = ("table", "csv", "json")
 RATING_STYLES = {"good": "bold green", "average": "bold yellow", "poor": "bold red", "insufficient": "dim"}

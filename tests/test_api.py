@@ -11,9 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from dashboard_seed import Seen, new_seeder, shop
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from dashboard_seed import Seen, shop, new_seeder
 from dashboard.statistics import Arm, chance_to_beat, srm_p_value
 
 

@@ -5,15 +5,13 @@ export CSV, change settings."""
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
-
 from dashboard_seed import Seen, new_seeder, shop
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 
 def sign_in(page: Page, server, path: str) -> None:
@@ -121,7 +119,8 @@ def test_csv_download_has_the_apis_rows(server, page: Page):
         page.click("a.export:has-text('Export CSV')")
     download = info.value
     assert download.suggested_filename == f"{s.site}-elements.csv"
-    table = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    with open(download.path(), encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
     api = server.client.get(f"/api/sites/{s.site}/elements", params={"group": "variant"}, headers=server.auth).json()
 
     def text(value: Any) -> str:
@@ -199,7 +198,6 @@ def test_failed_sign_ins_are_throttled_and_good_ones_are_not(databases):
     someone who knows the token signs in as often as they like. Its own server: the throttle
     would otherwise lock the shared one's test client out."""
     import httpx
-
     from harness import Server
 
     srv = Server(databases.new("sqlite")).start()

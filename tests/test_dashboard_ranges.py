@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from harness import opened, private_loop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.events import StoredEvent
 from collector.storage import WriteBatch
 from collector.storage.reads import DAY, HOUR, plan_range
-from harness import opened, private_loop
 from dashboard.accounts import summarize_accounts
 from dashboard.charts import axis_ticks, ctr_chart, nice_ceiling, sparkline
 from dashboard.export import csv_text
@@ -65,13 +65,13 @@ def test_a_utc_range_reads_weeks_and_days_only():
 # -- the plan on real storage, against brute force ------------------------------------------------
 
 ELEMENTS = ("hero", "nav", "promo")
-START = (int(datetime(2025, 3, 25, tzinfo=timezone.utc).timestamp()) // DAY) * DAY  # across a DST change
+START = (int(datetime(2025, 3, 25, tzinfo=UTC).timestamp()) // DAY) * DAY  # across a DST change
 
 
 def stored(i: int, element: str, hour: int, click: bool, variant: str, page: str) -> list[StoredEvent]:
-    common = dict(site="range", pageview=f"pv{i}", element=element, kind="cta", variant=variant,
-                  account="", page=page, url=f"https://shop.example{page}", referrer="",
-                  source="(direct)", device="desktop", visitor=f"v{i}", via_click=False)
+    common = {"site": "range", "pageview": f"pv{i}", "element": element, "kind": "cta", "variant": variant,
+              "account": "", "page": page, "url": f"https://shop.example{page}", "referrer": "",
+              "source": "(direct)", "device": "desktop", "visitor": f"v{i}", "via_click": False}
     ts = (hour + 60) * 1000
     events = [StoredEvent(event_id=f"{i}-i", type="impression", ts_client=ts, ts_server=ts, **common)]
     if click:
@@ -136,7 +136,7 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
 def test_a_period_is_local_days_as_utc_hours():
     p = parse_period({"from": "2025-03-30", "to": "2025-03-30"}, "Europe/Berlin")
     # The day clocks go forward: 23 hours, from 23:00 UTC the evening before.
-    assert p.hour_from == int(datetime(2025, 3, 29, 23, tzinfo=timezone.utc).timestamp())
+    assert p.hour_from == int(datetime(2025, 3, 29, 23, tzinfo=UTC).timestamp())
     assert p.hour_to - p.hour_from == 23 * HOUR
     assert p.previous().end == date(2025, 3, 29) and p.previous().days == 1
     week = parse_period({"period": "7d"}, "UTC", today=date(2025, 1, 10))

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from playwright.sync_api import Dialog, Page, expect
-
 from dashboard_seed import Seen, new_seeder
+from playwright.sync_api import Dialog, Page, expect
 
 ELEMENT = '"><img src=x onerror=alert(1)>'
 VARIANT = "<script>alert(2)</script>"

@@ -7,14 +7,14 @@ import io
 import json
 import subprocess
 
-from harness import CTRLENS, ROOT
 from dashboard_seed import shop
+from harness import CTRLENS, ROOT
 
 
 def report(server, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CTRLENS, "report", *args, "--db", server.db], cwd=ROOT, env={**server.env, "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
 
 
