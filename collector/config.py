@@ -11,7 +11,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ class Config:
     retention_days: int = 395
     secure_cookies: bool = False
     log_level: str = "info"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -69,7 +68,6 @@ class Config:
 
     def worker_environ(self) -> dict[str, str]:
         values = dataclasses.asdict(self)
-        values["extra"] = dict(self.extra)
         return {WORKER_CONFIG: json.dumps(values)}
 
     @classmethod
