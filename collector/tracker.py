@@ -42,7 +42,7 @@ class Scripts:
     async def serve(self, request: Request) -> Response:
         asset = self.assets.get(request.url.path.lstrip("/"))
         if asset is None:
-            raise NotFound("the snippet has not been built (see "Building the snippet" in README.md)")
+            raise NotFound("the snippet has not been built (see 'Building the snippet' in README.md)")
         headers = {
             "ETag": asset.etag,
             "Cache-Control": "public, max-age=3600",
