@@ -7,11 +7,13 @@ from starlette.responses import JSONResponse
 
 class CtrlensError(Exception):
     status = 500
-    retry_after: int | None = None
+    # Seconds after which a retry may succeed; sent as Retry-After when set.
+    default_retry_after: int | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after if retry_after is not None else self.default_retry_after
 
 
 class InvalidRequest(CtrlensError):
@@ -44,18 +46,12 @@ class UnsupportedMediaType(CtrlensError):
 
 class RateLimited(CtrlensError):
     status = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    default_retry_after = 1
 
 
 class Overloaded(CtrlensError):
     status = 503
-
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    default_retry_after = 1
 
 
 def error_response(exc: CtrlensError, headers: dict[str, str] | None = None) -> JSONResponse:
