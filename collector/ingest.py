@@ -28,11 +28,11 @@ from collector.events import (
     MAX_BODY_BYTES,
     MAX_EVENTS,
     MAX_URL,
-    Envelope,
+    Batch,
+    Event,
     StoredEvent,
     attribution_decoder,
-    envelope_decoder,
-    event_decoder,
+    decode_batch,
 )
 from collector.metrics import Metrics
 from collector.privacy import VisitorIds, device_class, is_bot, page_path, traffic_source
@@ -123,7 +123,7 @@ class Collector:
             self._reject_unattributed("too_large")
             raise
         try:
-            envelope = envelope_decoder.decode(body)
+            batch = decode_batch(body)
         except msgspec.ValidationError as exc:
             self._reject_unattributed("malformed")
             raise InvalidRequest(f"invalid envelope: {exc}") from None
@@ -136,18 +136,19 @@ class Collector:
         except msgspec.DecodeError as exc:
             self._reject_unattributed("malformed")
             raise InvalidRequest(f"malformed JSON: {exc}") from None
-        if len(envelope.events) > MAX_EVENTS:
-            await self._reject(envelope.site, "too_many_events", len(envelope.events), body)
+        envelope, sent = batch.envelope, len(batch.events)
+        if sent > MAX_EVENTS:
+            await self._reject(envelope.site, "too_many_events", sent, body)
             raise PayloadTooLarge(f"a batch holds at most {MAX_EVENTS} events")
-        if not envelope.events:
+        if not sent:
             raise InvalidRequest("events must hold at least one event")
 
         site = await self.site(envelope.site)
         if site is None:
-            self._reject_unattributed("unknown_site", len(envelope.events))
+            self._reject_unattributed("unknown_site", sent)
             raise UnknownSite(f"unknown site {envelope.site!r}")
         if not origin or not site.allows_origin(origin):
-            await self._reject(site.key, "origin", len(envelope.events), body)
+            await self._reject(site.key, "origin", sent, body)
             if not origin:
                 raise OriginNotAllowed(
                     "missing Origin header; send one of the site's allowed origins"
@@ -162,12 +163,12 @@ class Collector:
             dropped = "bot"
         if dropped:
             # Counted, never sampled: a payload from someone who opted out is not kept at all.
-            rejected = [{"index": i, "reason": dropped} for i in range(len(envelope.events))]
-            await self._reject(site.key, dropped, len(envelope.events), None)
+            rejected = [{"index": i, "reason": dropped} for i in range(sent)]
+            await self._reject(site.key, dropped, sent, None)
             return _accepted(0, 0, rejected)
 
         now_ms = int(time.time() * 1000)
-        events, rejected = await self._enrich(site, envelope, client, user_agent, now_ms)
+        events, rejected = await self._enrich(site, batch, client, user_agent, now_ms)
         rejections = []
         if rejected:
             rejections.append(Rejection(site.key, "invalid", len(rejected), _sample(body)))
@@ -181,22 +182,18 @@ class Collector:
         return _accepted(result.accepted, result.duplicates, rejected)
 
     async def _enrich(
-        self, site: Site, envelope: Envelope, client: str, user_agent: str, now_ms: int
+        self, site: Site, batch: Batch, client: str, user_agent: str, now_ms: int
     ) -> tuple[list[StoredEvent], list[dict[str, Any]]]:
+        envelope = batch.envelope
         page = page_path(envelope.url)
         source = traffic_source(envelope.url, envelope.referrer)
         device = device_class(user_agent)
         visitor = await self.visitors.visitor(site.key, client, user_agent, now_ms / 1000)
         events: list[StoredEvent] = []
         rejected: list[dict[str, Any]] = []
-        for index, raw in enumerate(envelope.events):
-            try:
-                event = event_decoder.decode(raw)
-            except msgspec.ValidationError as exc:
-                rejected.append({"index": index, "reason": str(exc)})
-                continue
-            except DECODE_ERRORS:
-                rejected.append({"index": index, "reason": "malformed JSON"})
+        for index, event in enumerate(batch.events):
+            if not isinstance(event, Event):
+                rejected.append({"index": index, "reason": event})
                 continue
             events.append(
                 StoredEvent(
