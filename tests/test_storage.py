@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from collector.events import StoredEvent
@@ -188,3 +191,36 @@ async def test_concurrent_writers_count_everything_exactly_once(fresh_db: str):
     finally:
         for w in writers:
             await w.close()
+
+
+# Rows a whole key names, per table the write path looks up.
+LEDGER_KEYS = {"events": 2, "pageviews": 2, "pageview_elements": 3, "visitor_elements": 6}
+
+
+@private_loop
+async def test_sqlite_write_path_finds_every_row_by_its_whole_key(tmp_path: Path):
+    """No statement of a write scans a table, or all of a site's rows: that would cost the
+    whole ledger on every batch, and batches come many times a second."""
+    path = str(tmp_path / "plans.db")
+    statements: list[str] = []
+    async with opened(path) as storage:
+        await storage.db.writer.conn.set_trace_callback(statements.append)
+        # Impressions; then, in later batches, their clicks (cells and visitor rows exist by
+        # then), a retried event, and a second visitor.
+        await storage.write(WriteBatch([event("i1"), event("i2", element="nav"), event("i3", pageview="pv2")]))
+        await storage.write(WriteBatch([event("c1", "click"), event("c2", "click", pageview="pv2"), event("i1")]))
+        await storage.write(WriteBatch([event("c3", "click", element="nav", visitor="visitor-2"),
+                                        event("i4", pageview="pv3", visitor="visitor-2")]))
+        await storage.db.writer.conn.set_trace_callback(None)
+    statements = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT"))]
+    assert any(s.startswith("UPDATE pageview_elements") for s in statements), "the later-click path did not run"
+    assert any(s.startswith("UPDATE visitor_elements") for s in statements), "the later-click path did not run"
+    plain = sqlite3.connect(path)
+    for sql in statements:
+        for *_, step in plain.execute("EXPLAIN QUERY PLAN " + sql).fetchall():
+            if step.startswith("SCAN ") and "CONSTANT ROW" not in step and step != "SCAN keys":
+                raise AssertionError(f"{step!r} in {sql[:200]}")
+            searched = re.match(r"SEARCH (\w+) USING .*\((.*)\)$", step)
+            if searched and searched.group(1) in LEDGER_KEYS:
+                assert searched.group(2).count("=?") == LEDGER_KEYS[searched.group(1)], (step, sql[:200])
+    plain.close()

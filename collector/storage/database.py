@@ -77,6 +77,28 @@ def placeholders(rows: int, columns: int) -> str:
     return ",".join([one] * rows)
 
 
+def keys_in(
+    columns: Sequence[str], keys: Sequence[Sequence[Any]], row: str | None = None
+) -> tuple[str, list[Any]]:
+    """`(a, b) IN (SELECT * FROM (VALUES (?,?),...) AS keys)` and its parameters: many keys at once.
+
+    Both databases answer this from the index on `columns`, where SQLite (3.40) scans the
+    whole index for the shorter `(a, b) IN (VALUES ...)`. SQLite also stops using the index at
+    the first integer column (the VALUES have no type to compare it by), so each integer
+    column's distinct values are named again beside it: `AND day IN (?, ?)`. `row` overrides
+    one row's placeholders, for casts PostgreSQL needs (`(?,CAST(? AS BIGINT))`).
+    """
+    one = row or "(" + ",".join("?" * len(columns)) + ")"
+    sql = f"({', '.join(columns)}) IN (SELECT * FROM (VALUES {','.join([one] * len(keys))}) AS keys)"
+    params = flatten(keys)
+    for i, name in enumerate(columns):
+        values = sorted({key[i] for key in keys})
+        if values and isinstance(values[0], int):
+            sql += f" AND {name} IN ({','.join('?' * len(values))})"
+            params += values
+    return sql, params
+
+
 def chunks(items: Sequence[Any], size: int = CHUNK_ROWS) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

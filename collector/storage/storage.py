@@ -17,7 +17,7 @@ from typing import Any
 
 from collector.events import STORED_COLUMNS, StoredEvent
 from collector.storage.database import (
-    Connection, Database, chunks, flatten, placeholders, transact,
+    Connection, Database, chunks, flatten, keys_in, placeholders, transact,
 )
 from collector.storage.reads import ReadQueries
 
@@ -57,6 +57,13 @@ class WriteBatch:
     rejections: list[Rejection] = field(default_factory=list)
 
 
+_CELL_KEY = ("site", "pageview", "element")
+_CELL_COLUMNS = (
+    *_CELL_KEY, "kind", "variant", "page", "account", "source", "device", "visitor", "hour", "clicked",
+)
+_VISITOR_KEY = ("site", "day", "visitor", "element", "variant", "page")
+
+
 @dataclass
 class _Cell:
     """One pageview_elements row: where an impression and its clicks are counted."""
@@ -71,10 +78,6 @@ class _Cell:
     hour: int
 
 
-_EVENT_INSERT = (
-    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES {{values}} "
-    "ON CONFLICT (site, event_id) DO NOTHING RETURNING site, event_id"
-)
 # PostgreSQL partitions `events` by day, so ids are kept unique in `event_ids` (schema 003);
 # arrays keep this one statement whatever the batch size.
 _EVENT_ID_INSERT = (
@@ -221,13 +224,9 @@ class Storage(ReadQueries):
     ) -> set[tuple[str, str]]:
         if self.dialect == "postgres":
             return await self._insert_partitioned_events(tx, events)
-        inserted: set[tuple[str, str]] = set()
-        for part in chunks(events):
-            rows = [_event_row(e) for e in part]
-            sql = _EVENT_INSERT.format(values=placeholders(len(rows), len(STORED_COLUMNS)))
-            for site, event_id in await tx.fetch(sql, flatten(rows)):
-                inserted.add((site, event_id))
-        return inserted
+        rows = [_event_row(e) for e in events]
+        new = await _insert_new(tx, "events", STORED_COLUMNS, 2, rows)
+        return {(row[0], row[1]) for row in new}
 
     async def _insert_partitioned_events(
         self, tx: Connection, events: Sequence[StoredEvent]
@@ -297,6 +296,33 @@ class Storage(ReadQueries):
             await tx.execute("DELETE FROM pageviews WHERE hour < ?", (hour,))
             await tx.execute("DELETE FROM visitor_elements WHERE day < ?", (hour // DAY,))
         return dropped
+
+
+async def _insert_new(
+    tx: Connection, table: str, columns: Sequence[str], key: int, rows: Sequence[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Insert the rows whose key (their first `key` columns) `table` does not hold yet; return them.
+
+    The database decides (ON CONFLICT DO NOTHING RETURNING), so concurrent writers cannot both
+    count the same row as new. A key twice in `rows`: the first row is the one stored.
+    """
+    names = ", ".join(columns[:key])
+    new: list[tuple[Any, ...]] = []
+    for part in chunks(rows):
+        inserted = {
+            tuple(row)
+            for row in await tx.fetch(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                f"{placeholders(len(part), len(columns))} ON CONFLICT ({names}) "
+                f"DO NOTHING RETURNING {names}",
+                flatten(part),
+            )
+        }
+        for row in part:
+            if row[:key] in inserted:
+                inserted.discard(row[:key])
+                new.append(row)
+    return new
 
 
 def _site(row: tuple[Any, ...]) -> Site:
@@ -394,15 +420,9 @@ class _Rollup:
         for e in events:
             first.setdefault(e.pageview, e)
         rows = [(site, pv, e.variant, e.page, e.ts_server // 1000 // HOUR * HOUR) for pv, e in first.items()]
-        for part in chunks(rows):
-            new = await self.tx.fetch(
-                f"INSERT INTO pageviews (site, pageview, variant, page, hour) VALUES "
-                f"{placeholders(len(part), 5)} ON CONFLICT (site, pageview) DO NOTHING "
-                "RETURNING variant, page, hour",
-                flatten(part),
-            )
-            for variant, page, hour in new:
-                self.pageviews[(site, variant, page, hour)] += 1
+        columns = ("site", "pageview", "variant", "page", "hour")
+        for _, _, variant, page, hour in await _insert_new(self.tx, "pageviews", columns, 2, rows):
+            self.pageviews[(site, variant, page, hour)] += 1
 
     async def _insert_cells(
         self, site: str, proposed: dict[tuple[str, str], _Cell], clicked: set[tuple[str, str]]
@@ -412,29 +432,21 @@ class _Rollup:
              c.visitor, c.hour, 1 if (pageview, element) in clicked else 0)
             for (pageview, element), c in proposed.items()
         ]
-        new: set[tuple[str, str]] = set()
-        for part in chunks(rows):
-            for pageview, element in await self.tx.fetch(
-                "INSERT INTO pageview_elements (site, pageview, element, kind, variant, page, "
-                f"account, source, device, visitor, hour, clicked) VALUES {placeholders(len(part), 12)} "
-                "ON CONFLICT (site, pageview, element) DO NOTHING RETURNING pageview, element",
-                flatten(part),
-            ):
-                new.add((pageview, element))
-        return new
+        new = await _insert_new(self.tx, "pageview_elements", _CELL_COLUMNS, 3, rows)
+        return {(row[1], row[2]) for row in new}
 
-    # Lookups by key name the whole primary key, site included, in the row values: with a
-    # separate `site = ?`, PostgreSQL may trust a stale estimate of the site's rows (a new site
-    # looks tiny until the next ANALYZE) and scan all of them for every value.
+    # Lookups by key name the whole primary key, site included, in the row values (keys_in):
+    # with a separate `site = ?`, PostgreSQL may trust a stale estimate of the site's rows (a
+    # new site looks tiny until the next ANALYZE) and scan all of them for every value.
 
     async def _cells(self, site: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Cell]:
         cells: dict[tuple[str, str], _Cell] = {}
         for part in chunks(keys):
+            where, params = keys_in(_CELL_KEY, [(site, *key) for key in part])
             for row in await self.tx.fetch(
                 "SELECT pageview, element, kind, variant, page, account, source, device, visitor, "
-                "hour FROM pageview_elements WHERE (site, pageview, element) IN "
-                f"(VALUES {placeholders(len(part), 3)})",
-                flatten((site, *key) for key in part),
+                f"hour FROM pageview_elements WHERE {where}",
+                params,
             ):
                 cells[(row[0], row[1])] = _Cell(*row[2:])
         return cells
@@ -442,11 +454,11 @@ class _Rollup:
     async def _mark_clicked(self, site: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         marked: set[tuple[str, str]] = set()
         for part in chunks(keys):
+            where, params = keys_in(_CELL_KEY, [(site, *key) for key in part])
             for pageview, element in await self.tx.fetch(
-                "UPDATE pageview_elements SET clicked = 1 WHERE clicked = 0 AND "
-                f"(site, pageview, element) IN (VALUES {placeholders(len(part), 3)}) "
+                f"UPDATE pageview_elements SET clicked = 1 WHERE clicked = 0 AND {where} "
                 "RETURNING pageview, element",
-                flatten((site, *key) for key in part),
+                params,
             ):
                 marked.add((pageview, element))
         return marked
@@ -472,27 +484,23 @@ class _Rollup:
                 rows.append((site, *k, 1 if k in click_hours else 0))
         # As with cells: a visitor row this batch creates carries its click from the start.
         to_update = dict(click_hours)
-        for part in chunks(rows):
-            for day, visitor, element, variant, page in await self.tx.fetch(
-                "INSERT INTO visitor_elements (site, day, visitor, element, variant, page, clicked) "
-                f"VALUES {placeholders(len(part), 7)} ON CONFLICT (site, day, visitor, element, "
-                "variant, page) DO NOTHING RETURNING day, visitor, element, variant, page",
-                flatten(part),
-            ):
-                k = (day, visitor, element, variant, page)
-                self.rollups[(site, element, variant, page, hours[k])][4] += 1
-                if k in to_update:
-                    self.rollups[(site, element, variant, page, to_update.pop(k))][5] += 1
+        columns = (*_VISITOR_KEY, "clicked")
+        for row in await _insert_new(self.tx, "visitor_elements", columns, 6, rows):
+            k = row[1:6]
+            _, visitor, element, variant, page = k
+            self.rollups[(site, element, variant, page, hours[k])][4] += 1
+            if k in to_update:
+                self.rollups[(site, element, variant, page, to_update.pop(k))][5] += 1
 
         click_keys = list(to_update)
         # PostgreSQL types a bare `?` in VALUES as text; the cast keeps `day` a number on both.
         typed = "(?,CAST(? AS BIGINT),?,?,?,?)"
         for part in chunks(click_keys):
+            where, params = keys_in(_VISITOR_KEY, [(site, *key) for key in part], typed)
             for day, visitor, element, variant, page in await self.tx.fetch(
-                "UPDATE visitor_elements SET clicked = 1 WHERE clicked = 0 AND (site, day, visitor, "
-                f"element, variant, page) IN (VALUES {','.join([typed] * len(part))}) "
+                f"UPDATE visitor_elements SET clicked = 1 WHERE clicked = 0 AND {where} "
                 "RETURNING day, visitor, element, variant, page",
-                flatten((site, *key) for key in part),
+                params,
             ):
                 hour = to_update[(day, visitor, element, variant, page)]
                 self.rollups[(site, element, variant, page, hour)][5] += 1
