@@ -11,7 +11,8 @@ import pytest
 
 from collector.storage import Storage, WriteBatch, open_storage, redacted
 from collector.storage.database import migrations, transact
-from collector.storage.postgres import PostgresDatabase, _rows_of, translate
+from collector.storage.database import multi_row_values
+from collector.storage.postgres import PostgresDatabase, translate, unnest
 from harness import CTRLENS, ROOT, Databases, Server, opened, private_loop
 from test_storage import DAY_MS, NOW_MS, event, totals
 
@@ -54,14 +55,14 @@ def test_placeholders_become_numbered_outside_quotes():
 def test_multi_row_values_are_sent_as_one_array_per_column():
     sql = ("UPDATE t SET x = 1 WHERE y = ? AND (a, b) IN "
            "(VALUES (?,CAST(? AS BIGINT)),(?,CAST(? AS BIGINT))) RETURNING a")
-    rows = _rows_of(sql)
+    rows = multi_row_values(sql)
     assert rows is not None and (rows.rows, rows.width, rows.first) == (2, 2, 1)
-    assert rows.params(["y", "a1", 1, "a2", 2]) == ["y", ["a1", "a2"], [1, 2]]
-    assert rows.sql(["text", "int8"]) == (
+    assert rows.columns(["y", "a1", 1, "a2", 2]) == ["y", ["a1", "a2"], [1, 2]]
+    assert unnest(rows, ["text", "int8"]) == (
         "UPDATE t SET x = 1 WHERE y = $1 AND (a, b) IN "
         "(SELECT * FROM unnest(CAST($2 AS text[]), CAST($3 AS int8[]))) RETURNING a"
     )
-    assert _rows_of("INSERT INTO meta (key, value) VALUES (?, ?)") is None  # one row: as it is
+    assert multi_row_values("INSERT INTO meta (key, value) VALUES (?, ?)") is None  # one row: as it is
 
 
 def test_a_url_is_logged_without_its_password():

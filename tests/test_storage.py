@@ -16,6 +16,7 @@ from typing import Any
 
 from collector.events import StoredEvent
 from collector.storage import Rejection, Storage, WriteBatch, open_storage
+from collector.storage.database import multi_row_values, placeholders
 from harness import opened, private_loop
 
 DAY_MS = 86_400_000
@@ -224,3 +225,16 @@ async def test_sqlite_write_path_finds_every_row_by_its_whole_key(tmp_path: Path
             if searched and searched.group(1) in LEDGER_KEYS:
                 assert searched.group(2).count("=?") == LEDGER_KEYS[searched.group(1)], (step, sql[:200])
     plain.close()
+
+
+def test_sqlite_runs_a_multi_row_insert_as_power_of_two_statements():
+    """The same rows in the same order, parameters outside the VALUES list kept in place."""
+    sql = f"INSERT INTO t (a, b) VALUES {placeholders(11, 2)} ON CONFLICT (a) DO UPDATE SET b = ? RETURNING a"
+    rows = multi_row_values(sql)
+    assert rows is not None and rows.rows == 11
+    values = [v for i in range(11) for v in (f"a{i}", i)] + ["after"]
+    parts = list(rows.split(values))
+    assert [p[0].count("),(") + 1 for p in parts] == [8, 2, 1]
+    assert all(p[0].startswith("INSERT INTO t (a, b) VALUES (?,?),") or p[0].endswith("VALUES (?,?) ON CONFLICT (a) DO UPDATE SET b = ? RETURNING a") for p in parts)
+    assert [v for p in parts for v in p[1][:-1]] == values[:-1]
+    assert all(p[1][-1] == "after" for p in parts)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -20,8 +23,9 @@ T = TypeVar("T")
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
 # Rows per multi-row statement: keeps SQLite under its 32,766-variable limit and PostgreSQL
-# under 65,535 parameters for the widest table (17 columns).
-CHUNK_ROWS = 500
+# under 65,535 parameters for the widest table (17 columns); a power of two for SQLite's sake
+# (sqlite.py).
+CHUNK_ROWS = 512
 
 
 class Connection(Protocol):
@@ -106,6 +110,79 @@ def chunks(items: Sequence[Any], size: int = CHUNK_ROWS) -> Iterable[Sequence[An
 
 def flatten(rows: Iterable[Sequence[Any]]) -> list[Any]:
     return [value for row in rows for value in row]
+
+
+# A multi-row VALUES list: the same row of placeholders, repeated (`placeholders`).
+_ROWS = re.compile(r"VALUES\s*(\((?:[^()']|\([^()']*\))*\))(?:\s*,\s*\1)+")
+
+
+@dataclass(frozen=True)
+class MultiRowValues:
+    """A statement's multi-row VALUES list, as storage.py writes them.
+
+    Its text changes with the number of rows, so every batch size is a statement to parse and
+    plan afresh: each driver turns it into statements it can keep (PostgreSQL: one array per
+    column; SQLite: a few statements of power-of-two sizes).
+    """
+
+    before: str  # the SQL before `VALUES`
+    row: str  # one row: `(?, ?, CAST(? AS BIGINT))`
+    after: str
+    width: int  # placeholders per row, one per element
+    rows: int
+    first: int  # placeholders before the rows
+
+    @property
+    def one_row(self) -> str:
+        return f"{self.before}VALUES {self.row}{self.after}"
+
+    def columns(self, params: Sequence[Any]) -> list[Any]:
+        """The parameters with the rows' values as one list per column."""
+        start, end = self.first, self.first + self.width * self.rows
+        flat = params[start:end]
+        return [*params[:start], *(list(flat[i :: self.width]) for i in range(self.width)),
+                *params[end:]]
+
+    def split(self, params: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """The same statement as several, whose row counts are powers of two, in row order."""
+        start, end = self.first, self.first + self.width * self.rows
+        done, left = 0, self.rows
+        while left:
+            size = 1 << (left.bit_length() - 1)
+            values = ",".join([self.row] * size)
+            lo = start + done * self.width
+            yield (f"{self.before}VALUES {values}{self.after}",
+                   [*params[:start], *params[lo : lo + size * self.width], *params[end:]])
+            done, left = done + size, left - size
+
+
+@lru_cache(maxsize=256)
+def multi_row_values(sql: str) -> MultiRowValues | None:
+    """The multi-row VALUES list of `sql`, if it has one of two rows or more."""
+    match = _ROWS.search(sql)
+    if match is None:
+        return None
+    row = match.group(1)
+    elements = _split_top_level(row[1:-1])
+    if any(element.count("?") != 1 for element in elements):
+        return None
+    rows = sql.count("?", match.start(), match.end()) // len(elements)
+    before = sql[: match.start()]
+    return MultiRowValues(before, row, sql[match.end():], len(elements), rows, before.count("?"))
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:

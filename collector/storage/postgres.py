@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
 
-from collector.storage.database import Row, migrations
+from collector.storage.database import MultiRowValues, Row, migrations, multi_row_values
 
 # pg_advisory_lock key for migrations: "ctrlens" in ASCII.
 MIGRATION_LOCK = 0x6374726C656E73
@@ -56,67 +55,11 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-# A multi-row VALUES list: the same row of placeholders, repeated (storage.py's `placeholders`).
-_ROWS = re.compile(r"VALUES\s*(\((?:[^()']|\([^()']*\))*\))(?:\s*,\s*\1)+")
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """A statement's multi-row VALUES list, to be sent as one array per column.
-
-    storage.py writes multi-row VALUES lists, whose text changes with the number of rows, so
-    every new batch size would be parsed and planned afresh. `unnest($1::text[], ...)` in their
-    place is one prepared statement for every batch size, and keeps the rows in their order.
-    """
-
-    before: str  # the SQL before `VALUES`
-    row: str  # one row: `(?, ?, CAST(? AS BIGINT))`
-    after: str
-    width: int  # placeholders per row, one per element
-    rows: int
-    first: int  # placeholders before the rows
-
-    @property
-    def one_row(self) -> str:
-        return f"{self.before}VALUES {self.row}{self.after}"
-
-    def sql(self, types: Sequence[str]) -> str:
-        arrays = ", ".join(f"CAST(? AS {name}[])" for name in types)
-        return translate(f"{self.before}SELECT * FROM unnest({arrays}){self.after}")
-
-    def params(self, params: Sequence[Any]) -> list[Any]:
-        start, end = self.first, self.first + self.width * self.rows
-        flat = params[start:end]
-        return [*params[:start], *(list(flat[i :: self.width]) for i in range(self.width)),
-                *params[end:]]
-
-
-@lru_cache(maxsize=256)
-def _rows_of(sql: str) -> _Rows | None:
-    match = _ROWS.search(sql)
-    if match is None:
-        return None
-    row = match.group(1)
-    elements = _split_top_level(row[1:-1])
-    if any(element.count("?") != 1 for element in elements):
-        return None
-    rows = sql.count("?", match.start(), match.end()) // len(elements)
-    before = sql[: match.start()]
-    return _Rows(before, row, sql[match.end():], len(elements), rows, before.count("?"))
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
-    for ch in text:
-        if ch == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        current.append(ch)
-    parts.append("".join(current))
-    return parts
+def unnest(rows: MultiRowValues, types: Sequence[str]) -> str:
+    """A multi-row VALUES list as `unnest` of one array per column (of `types`): one prepared
+    statement for every batch size, rows kept in their order."""
+    arrays = ", ".join(f"CAST(? AS {name}[])" for name in types)
+    return translate(f"{rows.before}SELECT * FROM unnest({arrays}){rows.after}")
 
 
 class PostgresConnection:
@@ -125,7 +68,7 @@ class PostgresConnection:
         self.types = types  # shared by the pool: parameter types of one-row statements
 
     async def _prepare(self, sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
-        rows = _rows_of(sql)
+        rows = multi_row_values(sql)
         if rows is None:
             return translate(sql), params
         types = self.types.get(rows.one_row)
@@ -134,7 +77,7 @@ class PostgresConnection:
             statement = await self.conn.prepare(translate(rows.one_row))
             types = tuple(t.name for t in statement.get_parameters())
             self.types[rows.one_row] = types
-        return rows.sql(types[rows.first : rows.first + rows.width]), rows.params(params)
+        return unnest(rows, types[rows.first : rows.first + rows.width]), rows.columns(params)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         sql, params = await self._prepare(sql, params)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from collector.storage.database import Row, migrations
+from collector.storage.database import Row, migrations, multi_row_values
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -47,16 +47,25 @@ T = TypeVar("T")
 
 
 class _ThreadConnection:
-    """The writer connection as seen from its own thread: every call completes at once."""
+    """The writer connection as seen from its own thread: every call completes at once.
+
+    A multi-row INSERT is run as a few statements whose row counts are powers of two: the
+    group commit's batches come in every size, and a statement of a new size is parsed and
+    planned afresh (as long as running it, for a few hundred rows), where these few sizes
+    stay in the connection's statement cache.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+        rows = multi_row_values(sql) if sql.startswith("INSERT") else None
+        if rows is None:
+            return self.conn.execute(sql, params).fetchall()
+        return [row for part, values in rows.split(params) for row in self.conn.execute(part, values)]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(sql, params)
+        await self.fetch(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
@@ -93,7 +102,8 @@ class SQLiteDatabase:
         return self
 
     async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        # Room for every statement of the write path in each of its power-of-two sizes.
+        conn = await aiosqlite.connect(self.path, isolation_level=None, cached_statements=512)
         for pragma in PRAGMAS:
             await conn.execute(pragma)
         return conn

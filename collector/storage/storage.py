@@ -11,9 +11,9 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.events import STORED_COLUMNS, StoredEvent
 from collector.storage.database import (
@@ -64,8 +64,7 @@ _CELL_COLUMNS = (
 _VISITOR_KEY = ("site", "day", "visitor", "element", "variant", "page")
 
 
-@dataclass
-class _Cell:
+class _Cell(NamedTuple):
     """One pageview_elements row: where an impression and its clicks are counted."""
 
     kind: str
@@ -74,8 +73,8 @@ class _Cell:
     account: str
     source: str
     device: str
-    visitor: str
     hour: int
+    visitor: str  # last: a cell without it (`cell[:-1]`) is what rollups and breakdowns sum over
 
 
 # PostgreSQL partitions `events` by day, so ids are kept unique in `event_ids` (schema 003);
@@ -369,15 +368,23 @@ class _Rollup:
 
     async def _site(self, site: str, events: list[StoredEvent]) -> None:
         await self._pageviews(site, events)
-        groups: dict[tuple[str, str], list[StoredEvent]] = defaultdict(list)
+        # Per (page view, element): its first event (which fixes the cell), its first
+        # impression, and its number of clicks.
+        groups: dict[tuple[str, str], list[Any]] = {}
         for e in events:
-            groups[(e.pageview, e.element)].append(e)
-        clicked = {key for key, evs in groups.items() if any(e.type == "click" for e in evs)}
+            group = groups.get((e.pageview, e.element))
+            if group is None:
+                group = groups[(e.pageview, e.element)] = [e, None, 0]
+            if e.type == "click":
+                group[2] += 1
+            elif group[1] is None:
+                group[1] = e
+        clicked = {key for key, group in groups.items() if group[2]}
 
         # A cell this batch creates is inserted with its click already marked and its values
         # known, so only cells that existed before are read back and updated: in the usual
         # batch, where a page view's impression and click arrive together, that is none.
-        proposed = {key: _cell(evs[0]) for key, evs in groups.items()}
+        proposed = {key: _cell(group[0]) for key, group in groups.items()}
         new_cells = await self._insert_cells(site, proposed, clicked)
         old_keys = [key for key in groups if key not in new_cells]
         cells = {key: proposed[key] for key in new_cells}
@@ -388,32 +395,39 @@ class _Rollup:
 
         first_views: list[tuple[tuple[str, str], _Cell]] = []
         first_clicks: list[tuple[tuple[str, str], _Cell]] = []
-        for key, evs in groups.items():
+        # Counts per element and cell without its visitor: a batch's many page views add up
+        # to a few rows here before they reach the rollup and breakdown dictionaries.
+        sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for key, (_, impression, n_clicks) in groups.items():
             cell = cells[key]
-            roll = self._roll(site, key[1], cell)
-            n_clicks = sum(1 for e in evs if e.type == "click")
-            dims = list(_dimensions(cell))  # walked twice: a generator would be spent
+            counts = sums[(key[1], *cell[:-1])]
             if key in new_cells:
-                impression = next((e for e in evs if e.type == "impression"), None)
-                roll[0] += 1
-                roll[1] += 1 if impression is None or impression.via_click else 0
+                counts[0] += 1
+                counts[1] += impression is None or impression.via_click
                 first_views.append((key, cell))
-                for dim in dims:
-                    self.breakdowns[(site, key[1], cell.variant, cell.hour // DAY, *dim)][0] += 1
             if key in newly_clicked:
-                roll[2] += 1
+                counts[2] += 1
                 first_clicks.append((key, cell))
-            roll[3] += n_clicks
-            for dim in dims:
-                counts = self.breakdowns[(site, key[1], cell.variant, cell.hour // DAY, *dim)]
-                counts[1] += 1 if key in newly_clicked else 0
-                counts[2] += n_clicks
+            counts[3] += n_clicks
+        for (element, kind, variant, page, account, source, device, hour), counts in sums.items():
+            views, via_click, clicks, total_clicks = counts
+            rollup_key = (site, element, variant, page, hour)
+            self.kinds[rollup_key] = kind
+            roll = self.rollups[rollup_key]
+            roll[0] += views
+            roll[1] += via_click
+            roll[2] += clicks
+            roll[3] += total_clicks
+            day = hour // DAY
+            dimensions = [("source", source), ("device", device)]
+            if account:  # a page view without an account has no account breakdown
+                dimensions.append(("account", account))
+            for dimension, value in dimensions:
+                breakdown = self.breakdowns[(site, element, variant, day, dimension, value)]
+                breakdown[0] += views
+                breakdown[1] += clicks
+                breakdown[2] += total_clicks
         await self._visitors(site, first_views, first_clicks)
-
-    def _roll(self, site: str, element: str, cell: _Cell) -> list[int]:
-        key = (site, element, cell.variant, cell.page, cell.hour)
-        self.kinds[key] = cell.kind
-        return self.rollups[key]
 
     async def _pageviews(self, site: str, events: list[StoredEvent]) -> None:
         first: dict[str, StoredEvent] = {}
@@ -444,8 +458,8 @@ class _Rollup:
         for part in chunks(keys):
             where, params = keys_in(_CELL_KEY, [(site, *key) for key in part])
             for row in await self.tx.fetch(
-                "SELECT pageview, element, kind, variant, page, account, source, device, visitor, "
-                f"hour FROM pageview_elements WHERE {where}",
+                "SELECT pageview, element, kind, variant, page, account, source, device, hour, "
+                f"visitor FROM pageview_elements WHERE {where}",
                 params,
             ):
                 cells[(row[0], row[1])] = _Cell(*row[2:])
@@ -549,12 +563,5 @@ class _Rollup:
 
 def _cell(e: StoredEvent) -> _Cell:
     """The cell a page view's element lands in, fixed by its first event."""
-    return _Cell(e.kind, e.variant, e.page, e.account, e.source, e.device, e.visitor,
-                 e.ts_server // 1000 // HOUR * HOUR)
-
-
-def _dimensions(cell: _Cell) -> Iterable[tuple[str, str]]:
-    yield ("source", cell.source)
-    yield ("device", cell.device)
-    if cell.account:
-        yield ("account", cell.account)
+    return _Cell(e.kind, e.variant, e.page, e.account, e.source, e.device,
+                 e.ts_server // 1000 // HOUR * HOUR, e.visitor)
