@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
 ORIGIN = "https://shop.example"
@@ -307,3 +311,23 @@ def test_events_the_snippet_had_to_discard_are_counted(server, site):
 def test_retry_after_is_readable_by_the_snippet(server, site):
     r = server.post(batch(site, [impression("hero")]), ORIGIN)
     assert r.headers["access-control-expose-headers"] == "Retry-After"
+
+
+def test_a_write_lock_held_by_another_process_delays_the_batch_not_the_collector(sqlite_server):
+    # `ctrlens site add` or a backup tool may hold SQLite's write lock for a moment: the batch
+    # waits for it (off the event loop), the collector keeps answering, nothing is lost.
+    site = sqlite_server.new_site([ORIGIN])
+    other = sqlite3.connect(sqlite_server.db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(sqlite_server.post, batch(site, [impression("hero")]), ORIGIN)
+            time.sleep(0.5)
+            assert not pending.done(), pending.result().text
+            assert httpx.get(f"{sqlite_server.url}/healthz", timeout=5).status_code == 200
+            other.execute("ROLLBACK")
+            r = pending.result(timeout=15)
+    finally:
+        other.close()
+    assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
+    assert len(sqlite_server.events(site)) == 1

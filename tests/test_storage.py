@@ -205,14 +205,14 @@ async def test_sqlite_write_path_finds_every_row_by_its_whole_key(tmp_path: Path
     path = str(tmp_path / "plans.db")
     statements: list[str] = []
     async with opened(path) as storage:
-        await storage.db.writer.conn.set_trace_callback(statements.append)
+        storage.db.trace_batches(statements.append)
         # Impressions; then, in later batches, their clicks (cells and visitor rows exist by
         # then), a retried event, and a second visitor.
         await storage.write(WriteBatch([event("i1"), event("i2", element="nav"), event("i3", pageview="pv2")]))
         await storage.write(WriteBatch([event("c1", "click"), event("c2", "click", pageview="pv2"), event("i1")]))
         await storage.write(WriteBatch([event("c3", "click", element="nav", visitor="visitor-2"),
                                         event("i4", pageview="pv3", visitor="visitor-2")]))
-        await storage.db.writer.conn.set_trace_callback(None)
+        storage.db.trace_batches(None)
     statements = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT"))]
     assert any(s.startswith("UPDATE pageview_elements") for s in statements), "the later-click path did not run"
     assert any(s.startswith("UPDATE visitor_elements") for s in statements), "the later-click path did not run"

@@ -113,13 +113,14 @@ async def test_a_database_failure_is_overloaded_and_the_writer_goes_on(tmp_path:
         failures: list[BaseException] = []
         writer = Writer(gated, on_failure=failures.append)
         writer.start()
-        writer_conn = gated.db.writer.conn  # type: ignore[attr-defined]
-        await writer_conn.execute("PRAGMA query_only=ON")  # every write now fails inside SQLite
+        await gated.db.execute(  # every write now fails inside SQLite
+            "CREATE TRIGGER refuse_all BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+        )
         with pytest.raises(Overloaded) as refused:
             await writer.submit([event()])
         assert "storage unavailable" in refused.value.message
         assert failures
-        await writer_conn.execute("PRAGMA query_only=OFF")
+        await gated.db.execute("DROP TRIGGER refuse_all")
         assert (await writer.submit([event()])).accepted == 1
         await writer.close()
 
@@ -171,18 +172,23 @@ async def test_post_e_answers_503_with_retry_after_when_the_database_fails(tmp_p
     await store.add_site("s", "S", [ORIGIN])
     app = create_app(Config(db=str(tmp_path / "app.db"), rate_limit=0, token="t"), storage=store)
     headers = {"Content-Type": "text/plain", "Origin": ORIGIN, "User-Agent": BROWSER_UA}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
-            r = await client.post("/e", json=make_batch("s", "f", 3), headers=headers)
-            assert r.status_code == 202  # today's salt is read and kept: only the commit is left
-            await store.db.writer.conn.execute("PRAGMA query_only=ON")  # type: ignore[attr-defined]
-            r = await client.post("/e", json=make_batch("s", "f", 3), headers=headers)
-            assert r.status_code == 503 and "retry" in r.json()["error"]
-            assert int(r.headers["retry-after"]) >= 1
-            metrics = (await client.get("/metrics")).text
-            assert "ctrlens_commit_failures_total 1" in metrics
-            await store.db.writer.conn.execute("PRAGMA query_only=OFF")  # type: ignore[attr-defined]
-            r = await client.post("/e", json=make_batch("s", "f", 3), headers=headers)
-            assert r.status_code == 202 and r.json()["accepted"] == 3
-    await store.close()
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
+                r = await client.post("/e", json=make_batch("s", "f", 3), headers=headers)
+                assert r.status_code == 202  # today's salt is read and kept: only the commit is left
+                await store.db.execute(  # every write of events now fails inside SQLite
+                    "CREATE TRIGGER refuse_all BEFORE INSERT ON events "
+                    "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+                )
+                r = await client.post("/e", json=make_batch("s", "f", 3), headers=headers)
+                assert r.status_code == 503 and "retry" in r.json()["error"]
+                assert int(r.headers["retry-after"]) >= 1
+                metrics = (await client.get("/metrics")).text
+                assert "ctrlens_commit_failures_total 1" in metrics
+                await store.db.execute("DROP TRIGGER refuse_all")
+                r = await client.post("/e", json=make_batch("s", "f", 3), headers=headers)
+                assert r.status_code == 202 and r.json()["accepted"] == 3
+    finally:
+        await store.close()

@@ -1,7 +1,8 @@
-"""SQLite backend (aiosqlite): one file, WAL, one writer connection and a few readers.
+"""SQLite backend: one file, WAL, a few reader connections and two for writing.
 
-Every write goes through the single writer connection, serialised by a lock, so SQLite never
-sees two writers; readers use their own connections and, thanks to WAL, never block it.
+Writes are serialised by one lock, so SQLite never sees two writers of this process; readers
+use their own connections and, thanks to WAL, never block them. The group commit's batches
+go through a connection of their own (`atomic`); every other write through aiosqlite's.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -47,7 +49,7 @@ T = TypeVar("T")
 
 
 class _ThreadConnection:
-    """The writer connection as seen from its own thread: every call completes at once.
+    """A plain sqlite3 connection behind the async interface: every call completes at once.
 
     A multi-row INSERT is run as a few statements whose row counts are powers of two: the
     group commit's batches come in every size, and a statement of a new size is parsed and
@@ -81,6 +83,15 @@ def _drive(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a transaction run by atomic() awaited something other than SQLite")
 
 
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE that waits (off the event loop) for another process's write lock."""
+    conn.execute("PRAGMA busy_timeout=10000")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
 class SQLiteDatabase:
     dialect = "sqlite"
     retryable: tuple[type[BaseException], ...] = ()  # one writer: nothing to collide with
@@ -94,12 +105,28 @@ class SQLiteDatabase:
         self._next_reader: Iterable[SQLiteConnection] = iter(())
         self._write_lock = asyncio.Lock()
         self._readers_lock = asyncio.Lock()
+        self._batches: sqlite3.Connection | None = None
+        # The one thread that waits for the batch connection: its commits' fsync, and a
+        # write lock held by another process.
+        self._waiter = ThreadPoolExecutor(1, thread_name_prefix="ctrlens-sqlite-commit")
 
     async def open(self) -> SQLiteDatabase:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = SQLiteConnection(await self._connect())
         return self
+
+    def _batch_connection(self) -> sqlite3.Connection:
+        if self._batches is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+            )
+            for pragma in PRAGMAS:
+                conn.execute(pragma)
+            # Taking the write lock must never make the event loop wait: see `atomic`.
+            conn.execute("PRAGMA busy_timeout=0")
+            self._batches = conn
+        return self._batches
 
     async def _connect(self) -> aiosqlite.Connection:
         # Room for every statement of the write path in each of its power-of-two sizes.
@@ -153,27 +180,45 @@ class SQLiteDatabase:
                 raise
             await self.writer.execute("COMMIT")
 
+    def trace_batches(self, callback: Callable[[str], object] | None) -> None:
+        """Call `callback` with every statement the group commit runs (None: stop): for
+        checking its query plans (tests/test_storage.py) or watching it work."""
+        self._batch_connection().set_trace_callback(callback)
+
     async def atomic(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """Run `work` in one transaction on the writer's own thread, in a single hop.
+        """Run `work` (the group commit's batch) in one transaction on the batch connection.
 
-        The same as `async with transaction() as tx: await work(tx)`, but each statement no
-        longer travels to the database thread and back through a busy event loop: the group
-        commit's dozen statements cost one round trip instead of a dozen (bench/ingest.py).
+        The statements run right here, on the event loop, and only what can wait goes to a
+        thread: the COMMIT and its fsync, and taking the write lock while another process holds
+        it. Sending the whole transaction to a database thread, as aiosqlite does, cost each
+        batch a wait of about 2 ms for that thread to get the GIL back from the busy event loop,
+        a quarter of a batch's time under load (bench/ingest.py), and the statements hold the
+        GIL for most of their run anyway.
         """
-
-        def run() -> T:
-            conn = self.writer.conn._conn  # aiosqlite's sqlite3 connection, on its own thread
-            conn.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        async with self._write_lock:
+            conn = self._batch_connection()
             try:
-                result = _drive(work(_ThreadConnection(conn)))  # type: ignore[arg-type]
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # locked by another process (a CLI command, say)
+                await loop.run_in_executor(self._waiter, _begin_waiting, conn)
+            try:
+                result = _drive(work(_ThreadConnection(conn)))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            commit = loop.run_in_executor(self._waiter, conn.execute, "COMMIT")
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                # The lock must not be let go while the thread still commits on this connection.
+                await asyncio.wait([commit])
+                raise
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
             return result
-
-        async with self._write_lock:
-            return await self.writer.conn._execute(run)  # type: ignore[no-any-return]
 
     async def schema_version(self) -> int:
         rows = await self.writer.fetch("PRAGMA user_version")
@@ -194,6 +239,10 @@ class SQLiteDatabase:
         return version
 
     async def close(self) -> None:
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
+        self._waiter.shutdown()
         for conn in [*self._readers, *([self._writer] if self._writer else [])]:
             await conn.conn.close()
         self._readers = []
