@@ -156,6 +156,25 @@ async def test_retention_drops_old_raw_events_and_keeps_rollups(fresh_db: str):
 
 
 @private_loop
+async def test_retention_deletes_in_chunks_until_nothing_old_is_left(fresh_db: str, monkeypatch: Any):
+    import collector.storage.storage as storage_module
+
+    monkeypatch.setattr(storage_module, "RETENTION_CHUNK", 3)  # SQLite: 3 rows per transaction
+    async with opened(fresh_db) as storage:
+        old = NOW_MS - 10 * DAY_MS
+        await storage.write(WriteBatch(
+            [event(f"old{i}", ts_server=old, pageview=f"pv{i // 2}", element=f"e{i % 3}") for i in range(10)]
+            + [event("new1", ts_server=NOW_MS, pageview="fresh")]
+        ))
+        before = await totals(storage)
+        assert await storage.delete_raw_before(NOW_MS - 5 * DAY_MS) == 10
+        assert [e["event_id"] for e in await storage.raw_events("shop")] == ["new1"]
+        for table, left in (("pageview_elements", 1), ("pageviews", 1), ("visitor_elements", 1)):
+            assert (await storage.db.fetch(f"SELECT COUNT(*) FROM {table}"))[0][0] == left, table
+        assert await totals(storage) == before
+
+
+@private_loop
 async def test_concurrent_writers_count_everything_exactly_once(fresh_db: str):
     """Four writers (as four collector processes would) share page views, elements and
     duplicate ids; the rollups must still equal a recount from the raw events."""

@@ -29,6 +29,8 @@ DAY_MS = DAY * 1000
 # PostgreSQL: day partitions of raw events are made this many days ahead of the writes.
 PARTITIONS_AHEAD = 7
 MAX_SAMPLES_PER_SITE = 100
+# SQLite retention: rows deleted per transaction.
+RETENTION_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -279,21 +281,37 @@ class Storage(ReadQueries):
         Returns the number of raw events dropped.
         """
         hour = ts_ms // 1000 // HOUR * HOUR
-        if self.dialect == "postgres":
-            # Partitions are dropped, not emptied row by row (schema/postgres/003).
-            rows = await self.db.fetch(
-                "SELECT ctrlens_drop_event_partitions(?)", (ts_ms // DAY_MS,)
-            )
-            dropped = int(rows[0][0])
+        if self.dialect != "postgres":
+            return await self._delete_in_chunks(ts_ms, hour)
+        # Partitions are dropped, not emptied row by row (schema/postgres/003).
+        rows = await self.db.fetch("SELECT ctrlens_drop_event_partitions(?)", (ts_ms // DAY_MS,))
         async with self.db.transaction() as tx:
-            if self.dialect != "postgres":
-                deleted = await tx.fetch(
-                    "DELETE FROM events WHERE ts_server < ? RETURNING 1", (ts_ms,)
-                )
-                dropped = len(deleted)
             await tx.execute("DELETE FROM pageview_elements WHERE hour < ?", (hour,))
             await tx.execute("DELETE FROM pageviews WHERE hour < ?", (hour,))
             await tx.execute("DELETE FROM visitor_elements WHERE day < ?", (hour // DAY,))
+        return int(rows[0][0])
+
+    async def _delete_in_chunks(self, ts_ms: int, hour: int) -> int:
+        """SQLite has one writer: a transaction per RETENTION_CHUNK rows lets the group commit
+        in between, where one transaction for a first pass over months of events would hold
+        up every batch for as long as it takes."""
+        dropped = 0
+        for table, condition, bound in (
+            ("events", "ts_server < ?", ts_ms),
+            ("pageview_elements", "hour < ?", hour),
+            ("pageviews", "hour < ?", hour),
+            ("visitor_elements", "day < ?", hour // DAY),
+        ):
+            while True:
+                async with self.db.transaction() as tx:
+                    deleted = len(await tx.fetch(
+                        f"DELETE FROM {table} WHERE rowid IN "
+                        f"(SELECT rowid FROM {table} WHERE {condition} LIMIT ?) RETURNING 1",
+                        (bound, RETENTION_CHUNK),
+                    ))
+                dropped += deleted if table == "events" else 0
+                if deleted < RETENTION_CHUNK:
+                    break
         return dropped
 
 
