@@ -5,11 +5,13 @@
 
 One run measures, with the same uvicorn settings and the same wrk load:
   1. `bare`: bench/bare.py, a Starlette route that answers 204 without reading the body;
-  2. the collector (`ctrlens serve --rate-limit 0`) at --events events per request (default 10);
-  3. the collector at --events-large events per request (default 50).
-It prints requests/s, events/s, p50/p99 latency and the collector's peak RSS (all its
+  2. `floor`: bench/floor.py, the least a durable collector can do in Python (decode, one
+     group-committed INSERT of the raw events into SQLite, 202), a ceiling for the collector;
+  3. the collector (`ctrlens serve --rate-limit 0`) at --events events per request (default 10);
+  4. the collector at --events-large events per request (default 50).
+It prints requests/s, events/s, p50/p99 latency and each server's peak RSS (all its
 processes), checks that every acknowledged event is in the database, and prints the ratio
-of the collector's requests/s to the bare endpoint's. Needs `wrk` on PATH.
+of each server's requests/s to the bare endpoint's. Needs `wrk` on PATH.
 """
 
 from __future__ import annotations
@@ -194,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the machine has 2 cores)")
     parser.add_argument("--skip-bare", action="store_true", help="measure the collector only")
+    parser.add_argument("--skip-floor", action="store_true", help="do not measure bench/floor.py")
     parser.add_argument("--profile", metavar="SVG", help="record the collector with py-spy: a flame graph (.svg) or collapsed stacks (.txt)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
@@ -207,17 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
 
     if not args.skip_bare:
-        port = free_port()
-        log = workdir / "bare.log"
-        server = subprocess.Popen(
-            [python, "-m", "uvicorn", "bench.bare:app", "--port", str(port), *uvicorn_settings()],
-            cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        )
-        _wait_port(port, server, log)
-        try:
-            results.append(wrk(args, f"http://127.0.0.1:{port}", args.events, "bare", server.pid, "bare Starlette (204, body unread)"))
-        finally:
-            stop(server)
+        results.append(_reference(args, workdir, "bench.bare:app", "bare Starlette (204, body unread)", {}))
+    if not args.skip_floor:
+        env = {"CTRLENS_FLOOR_DB": str(workdir / "floor.db")}
+        results.append(_reference(args, workdir, "bench.floor:app", "floor (decode + raw INSERT, SQLite)", env))
 
     port = free_port()
     log = workdir / "collector.log"
@@ -257,6 +253,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _reference(args: argparse.Namespace, workdir: Path, target: str, name: str, env: dict[str, str]) -> Result:
+    """One of the reference servers, under the same uvicorn settings and wrk load."""
+    port = free_port()
+    log = workdir / f"{target.split(':')[0]}.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--port", str(port), *uvicorn_settings()],
+        cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, env={**os.environ, **env},
+    )
+    _wait_port(port, server, log)
+    try:
+        return wrk(args, f"http://127.0.0.1:{port}", args.events, f"ref{uuid.uuid4().hex[:8]}", server.pid, name)
+    finally:
+        stop(server)
+
+
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -271,11 +282,14 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
 
 def _report(results: list[Result], args: argparse.Namespace) -> None:
     bare = next((r for r in results if r.name.startswith("bare")), None)
+    floor = next((r for r in results if r.name.startswith("floor")), None)
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, {os.cpu_count()} cores\n")
     print("| server | events/request | requests/s | events/s | p50 ms | p99 ms | errors | RSS MB | vs bare |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         ratio = f"{r.rps / bare.rps:.2f}" if bare and r is not bare else ""
+        if floor and r is not floor and r is not bare:
+            ratio += f" ({r.rps / floor.rps:.2f} of floor)"
         print(f"| {r.name} | {r.events_per_request} | {r.rps:,.0f} | {r.eps:,.0f} | {r.p50_ms:.1f} | "
               f"{r.p99_ms:.1f} | {r.errors} | {r.rss_mb:.0f} | {ratio} |")
 
