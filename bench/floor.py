@@ -1,10 +1,10 @@
 """A reference point for bench/ingest.py: the least a durable collector can do in Python.
 
-A bare ASGI app (no Starlette) that decodes each POST /e body in one msgspec call and hands
+A bare ASGI app (no Starlette) that decodes each POST /e body as ctrlens does (`decode_batch`) and hands
 the events to a group commit that inserts them into one SQLite table (WITHOUT ROWID, keyed by
 event id, no other index) with `synchronous=FULL`, answering 202 once they are committed. No
 validation beyond the types, no site or origin check, no visitor id, no ledgers, no rollups:
-none of what ctrlens must do. Its requests/s are the ceiling of any collector written this
+none of the rest of what ctrlens must do. Its requests/s are the ceiling of any collector written this
 way on this machine, and so say what a target relative to the bare endpoint can ask for.
 
     CTRLENS_FLOOR_DB=/tmp/floor.db uvicorn bench.floor:app
@@ -21,25 +21,9 @@ from typing import Any
 
 import msgspec
 
-
-class Event(msgspec.Struct):
-    id: str
-    type: str
-    element: str
-    ts: int | None = None
-    kind: str | None = None
+from collector.events import Event, decode_batch
 
 
-class Envelope(msgspec.Struct):
-    site: str
-    pageview: str
-    url: str
-    events: list[Event]
-    referrer: str | None = None
-    variant: str | None = None
-
-
-_decode = msgspec.json.Decoder(Envelope).decode
 _answer = msgspec.json.Encoder().encode
 COLUMNS = 9
 CHUNK = 256
@@ -108,12 +92,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
-    envelope = _decode(body)
-    now = int(time.time() * 1000)
+    batch = decode_batch(body)
+    envelope, now = batch.envelope, int(time.time() * 1000)
     rows = [
         (envelope.site, e.id, envelope.pageview, e.type, e.element, e.kind or "banner",
          envelope.variant or "", envelope.url, now)
-        for e in envelope.events
+        for e in batch.events
+        if isinstance(e, Event)
     ]
     assert _writer is not None
     await _writer.submit(rows)

@@ -48,7 +48,7 @@ class SQLiteConnection:
 T = TypeVar("T")
 
 
-class _ThreadConnection:
+class _SyncConnection:
     """A plain sqlite3 connection behind the async interface: every call completes at once.
 
     A multi-row INSERT is run as a few statements whose row counts are powers of two: the
@@ -74,7 +74,7 @@ class _ThreadConnection:
 
 
 def _drive(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends (it awaits only `_ThreadConnection`) to its end."""
+    """Run a coroutine that never suspends (it awaits only `_SyncConnection`) to its end."""
     try:
         coro.send(None)
     except StopIteration as done:
@@ -118,6 +118,7 @@ class SQLiteDatabase:
 
     def _batch_connection(self) -> sqlite3.Connection:
         if self._batches is None:
+            # Room for every statement of the write path in each of its power-of-two sizes.
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, cached_statements=512
             )
@@ -129,8 +130,7 @@ class SQLiteDatabase:
         return self._batches
 
     async def _connect(self) -> aiosqlite.Connection:
-        # Room for every statement of the write path in each of its power-of-two sizes.
-        conn = await aiosqlite.connect(self.path, isolation_level=None, cached_statements=512)
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in PRAGMAS:
             await conn.execute(pragma)
         return conn
@@ -203,7 +203,7 @@ class SQLiteDatabase:
             except sqlite3.OperationalError:  # locked by another process (a CLI command, say)
                 await loop.run_in_executor(self._waiter, _begin_waiting, conn)
             try:
-                result = _drive(work(_ThreadConnection(conn)))
+                result = _drive(work(_SyncConnection(conn)))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -280,28 +280,22 @@ class Storage(ReadQueries):
         PostgreSQL drops whole days: the partitions of the days before the one holding `ts_ms`.
         Returns the number of raw events dropped.
         """
-        hour = ts_ms // 1000 // HOUR * HOUR
+        old = _older_than(ts_ms)
         if self.dialect != "postgres":
-            return await self._delete_in_chunks(ts_ms, hour)
+            return await self._delete_in_chunks(old)
         # Partitions are dropped, not emptied row by row (schema/postgres/003).
         rows = await self.db.fetch("SELECT ctrlens_drop_event_partitions(?)", (ts_ms // DAY_MS,))
         async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM pageview_elements WHERE hour < ?", (hour,))
-            await tx.execute("DELETE FROM pageviews WHERE hour < ?", (hour,))
-            await tx.execute("DELETE FROM visitor_elements WHERE day < ?", (hour // DAY,))
+            for table, condition, bound in old[1:]:  # the ledgers; events went with their partitions
+                await tx.execute(f"DELETE FROM {table} WHERE {condition}", (bound,))
         return int(rows[0][0])
 
-    async def _delete_in_chunks(self, ts_ms: int, hour: int) -> int:
+    async def _delete_in_chunks(self, old: list[tuple[str, str, int]]) -> int:
         """SQLite has one writer: a transaction per RETENTION_CHUNK rows lets the group commit
         in between, where one transaction for a first pass over months of events would hold
-        up every batch for as long as it takes."""
+        up every batch for as long as it takes. Returns the raw events deleted."""
         dropped = 0
-        for table, condition, bound in (
-            ("events", "ts_server < ?", ts_ms),
-            ("pageview_elements", "hour < ?", hour),
-            ("pageviews", "hour < ?", hour),
-            ("visitor_elements", "day < ?", hour // DAY),
-        ):
+        for table, condition, bound in old:
             while True:
                 async with self.db.transaction() as tx:
                     deleted = len(await tx.fetch(
@@ -313,6 +307,17 @@ class Storage(ReadQueries):
                 if deleted < RETENTION_CHUNK:
                     break
         return dropped
+
+
+def _older_than(ts_ms: int) -> list[tuple[str, str, int]]:
+    """(table, condition, bound) of what retention deletes: raw events first, then the ledgers."""
+    hour = ts_ms // 1000 // HOUR * HOUR
+    return [
+        ("events", "ts_server < ?", ts_ms),
+        ("pageview_elements", "hour < ?", hour),
+        ("pageviews", "hour < ?", hour),
+        ("visitor_elements", "day < ?", hour // DAY),
+    ]
 
 
 async def _insert_new(
@@ -476,8 +481,8 @@ class _Rollup:
         for part in chunks(keys):
             where, params = keys_in(_CELL_KEY, [(site, *key) for key in part])
             for row in await self.tx.fetch(
-                "SELECT pageview, element, kind, variant, page, account, source, device, hour, "
-                f"visitor FROM pageview_elements WHERE {where}",
+                f"SELECT pageview, element, {', '.join(_Cell._fields)} FROM pageview_elements "
+                f"WHERE {where}",
                 params,
             ):
                 cells[(row[0], row[1])] = _Cell(*row[2:])
