@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.storage import open_storage
+from ctrlens.collector.storage import open_storage
 
 SITE = "bench"
 TOKEN = "bench-token"
@@ -263,7 +263,7 @@ def main() -> int:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"],
+        [sys.executable, "-m", "ctrlens.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"],
         cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": TOKEN, "CTRLENS_LOG_LEVEL": "warning"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from collector.events import Event, decode_batch
+from ctrlens.collector.events import Event, decode_batch
 
 
 _answer = msgspec.json.Encoder().encode

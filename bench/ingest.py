@@ -157,7 +157,7 @@ def wrk(args: argparse.Namespace, url: str, events: int, run: str, pid: int, nam
 
 
 async def _prepare(db: str) -> None:
-    from collector.storage import open_storage
+    from ctrlens.collector.storage import open_storage
 
     storage = await open_storage(db)
     try:
@@ -168,7 +168,7 @@ async def _prepare(db: str) -> None:
 
 
 async def _stored(db: str, prefix: str) -> int:
-    from collector.storage import open_storage
+    from ctrlens.collector.storage import open_storage
 
     storage = await open_storage(db, migrate=False)
     try:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     log = workdir / "collector.log"
-    cmd = [python, "-m", "collector.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"]
+    cmd = [python, "-m", "ctrlens.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"]
     if args.workers != 1:
         cmd += ["--workers", str(args.workers)]
     server = start(cmd, f"http://127.0.0.1:{port}/healthz", log)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/screenshots.py [--out docs/screenshots] [--days 28]
 
 What it does, end to end: a temporary SQLite database gets the demo site and `--days` of
-simulated traffic (`collector.demo.simulate_traffic`, the same write path live events take),
+simulated traffic (`ctrlens.demo.simulate_traffic`, the same write path live events take),
 `ctrlens serve` runs on it as a subprocess, and Playwright with Chromium signs in through the
 login form and saves each page: light mode at 1280 px, one dark-mode shot, one phone-sized shot.
 """
@@ -25,8 +25,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.demo import DEMO_SITE, simulate_traffic
-from collector.storage import open_storage
+from ctrlens.demo import DEMO_SITE, simulate_traffic
+from ctrlens.collector.storage import open_storage
 
 TOKEN = "screenshot-token"
 MAX_HEIGHT = 1500
@@ -122,7 +122,7 @@ def main() -> int:
         print(f"seeded {events:,} events over {args.days} days")
         log = (Path(tmp) / "serve.log").open("wb")
         server = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "serve", "--db", db, "--port", str(port)],
+            [sys.executable, "-m", "ctrlens.cli", "serve", "--db", db, "--port", str(port)],
             cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": TOKEN}, stdout=log, stderr=subprocess.STDOUT,
         )
         try:

@@ -112,7 +112,7 @@ class Collector:
         self.token = "bench-" + uuid.uuid4().hex
         self.log = directory / "collector.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "serve", "--db", str(directory / "bench.db"),
+            [sys.executable, "-m", "ctrlens.cli", "serve", "--db", str(directory / "bench.db"),
              "--port", str(self.port), "--rate-limit", "0"],
             cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": self.token},
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT,

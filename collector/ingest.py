@@ -10,8 +10,8 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from collector.config import Config
-from collector.errors import (
+from ctrlens.collector.config import Config
+from ctrlens.collector.errors import (
     CtrlensError,
     InvalidRequest,
     OriginNotAllowed,
@@ -22,7 +22,7 @@ from collector.errors import (
     UnsupportedMediaType,
     error_response,
 )
-from collector.events import (
+from ctrlens.collector.events import (
     DECODE_ERRORS,
     DEFAULT_KIND,
     MAX_BODY_BYTES,
@@ -34,11 +34,11 @@ from collector.events import (
     attribution_decoder,
     decode_batch,
 )
-from collector.metrics import Metrics
-from collector.privacy import VisitorIds, device_class, is_bot, page_path, traffic_source
-from collector.ratelimit import ClientAddress, RateLimiter
-from collector.storage import Rejection, Site, Storage
-from collector.writer import Writer
+from ctrlens.collector.metrics import Metrics
+from ctrlens.collector.privacy import VisitorIds, device_class, is_bot, page_path, traffic_source
+from ctrlens.collector.ratelimit import ClientAddress, RateLimiter
+from ctrlens.collector.storage import Rejection, Site, Storage
+from ctrlens.collector.writer import Writer
 
 log = logging.getLogger("ctrlens.ingest")
 

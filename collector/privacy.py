@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import user_agents
 from crawlerdetect import CrawlerDetect
 
-from collector.storage import Storage
+from ctrlens.collector.storage import Storage
 
 DAY = 86400
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from collector.errors import NotFound
+from ctrlens.collector.errors import NotFound
 
-DIST = Path(__file__).resolve().parent.parent / "snippet" / "dist"
 SCRIPTS = {"ctr.js": "ctr.js", "ctr-debug.js": "ctr-debug.js"}
 
 
@@ -27,8 +26,8 @@ class Asset:
     etag: str
 
 
-def load_asset(name: str) -> Asset | None:
-    path = DIST / name
+def load_asset(directory: Path, name: str) -> Asset | None:
+    path = directory / name
     if not path.is_file():
         return None
     body = path.read_bytes()
@@ -36,8 +35,8 @@ def load_asset(name: str) -> Asset | None:
 
 
 class Scripts:
-    def __init__(self) -> None:
-        self.assets = {route: load_asset(name) for route, name in SCRIPTS.items()}
+    def __init__(self, directory: Path) -> None:
+        self.assets = {route: load_asset(directory, name) for route, name in SCRIPTS.items()}
 
     async def serve(self, request: Request) -> Response:
         asset = self.assets.get(request.url.path.lstrip("/"))

@@ -19,9 +19,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.errors import Overloaded
-from collector.events import StoredEvent
-from collector.storage import Rejection, Storage, WriteBatch
+from ctrlens.collector.errors import Overloaded
+from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import Rejection, Storage, WriteBatch
 
 log = logging.getLogger("ctrlens.writer")
 

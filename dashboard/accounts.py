@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from collector.storage import Site, Storage
-from dashboard.periods import Period
-from dashboard.statistics import wilson_interval
+from ctrlens.collector.storage import Site, Storage
+from ctrlens.dashboard.periods import Period
+from ctrlens.dashboard.statistics import wilson_interval
 
 ACCOUNT_COLUMNS = (
     "account", "impressions", "clicks", "total_clicks", "ctr", "ctr_low", "ctr_high", "clicked",

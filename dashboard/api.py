@@ -16,27 +16,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.errors import InvalidRequest, NotFound
-from collector.events import KINDS
-from collector.sites import validate_origins, validate_site_key
-from collector.storage import Site
-from dashboard.accounts import ACCOUNT_COLUMNS, account_report
-from dashboard.auth import login_required
-from dashboard.breakdowns import (
+from ctrlens.collector.errors import InvalidRequest, NotFound
+from ctrlens.collector.events import KINDS
+from ctrlens.collector.sites import validate_origins, validate_site_key
+from ctrlens.collector.storage import Site
+from ctrlens.dashboard.accounts import ACCOUNT_COLUMNS, account_report
+from ctrlens.dashboard.auth import login_required
+from ctrlens.dashboard.breakdowns import (
     BREAKDOWN_COLUMNS,
     DIMENSIONS,
     breakdown,
     element_detail,
 )
-from dashboard.experiments import (
+from ctrlens.dashboard.experiments import (
     COMPARISON_COLUMNS,
     NO_VARIANT,
     comparison,
     variant_report,
 )
-from dashboard.export import table_response, wants_csv
-from dashboard.periods import Period, parse_period, zone
-from dashboard.reports import (
+from ctrlens.dashboard.export import table_response, wants_csv
+from ctrlens.dashboard.periods import Period, parse_period, zone
+from ctrlens.dashboard.reports import (
     DEFAULT_SORT,
     ELEMENT_COLUMNS,
     GROUPS,
@@ -45,8 +45,8 @@ from dashboard.reports import (
     overview,
     period_json,
 )
-from dashboard.series import INTERVALS, SERIES_COLUMNS, default_interval, element_series
-from dashboard.site_settings import apply_changes, settings_json
+from ctrlens.dashboard.series import INTERVALS, SERIES_COLUMNS, default_interval, element_series
+from ctrlens.dashboard.site_settings import apply_changes, settings_json
 
 LIVE_MINUTES = 5
 
@@ -312,7 +312,7 @@ async def rejections(request: Request) -> Response:
 
 @login_required
 async def openapi(request: Request) -> Response:
-    from dashboard.openapi import document
+    from ctrlens.dashboard.openapi import document
 
     return JSONResponse(document())
 

@@ -19,9 +19,9 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from collector.errors import InvalidRequest, RateLimited, Unauthorized
-from collector.ratelimit import bucket_key
-from collector.storage import Storage
+from ctrlens.collector.errors import InvalidRequest, RateLimited, Unauthorized
+from ctrlens.collector.ratelimit import bucket_key
+from ctrlens.collector.storage import Storage
 
 TOKEN_KEY = "admin_token_sha256"
 TOKEN_CACHE_SECONDS = 5.0

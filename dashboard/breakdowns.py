@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from collector.errors import InvalidRequest
-from collector.storage import Site, Storage
-from collector.storage.reads import group_cells
-from dashboard.accounts import account_ctr
-from dashboard.periods import Period
-from dashboard.reports import element_row, rated, site_rating_settings
+from ctrlens.collector.errors import InvalidRequest
+from ctrlens.collector.storage import Site, Storage
+from ctrlens.collector.storage.reads import group_cells
+from ctrlens.dashboard.accounts import account_ctr
+from ctrlens.dashboard.periods import Period
+from ctrlens.dashboard.reports import element_row, rated, site_rating_settings
 
 DIMENSIONS = ("variant", "page", "source", "device", "account")
 BREAKDOWN_COLUMNS = ("value", "impressions", "clicks", "total_clicks", "ctr", "ctr_low", "ctr_high",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.ratings import Thresholds
+from ctrlens.dashboard.ratings import Thresholds
 
 
 def nice_ceiling(value: float) -> float:

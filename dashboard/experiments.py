@@ -11,11 +11,11 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from collector.errors import InvalidRequest, NotFound
-from collector.storage import Site, Storage
-from dashboard.periods import Period
-from dashboard.reports import site_rating_settings
-from dashboard.statistics import Arm, Comparison, compare, summary_sentence
+from ctrlens.collector.errors import InvalidRequest, NotFound
+from ctrlens.collector.storage import Site, Storage
+from ctrlens.dashboard.periods import Period
+from ctrlens.dashboard.reports import site_rating_settings
+from ctrlens.dashboard.statistics import Arm, Comparison, compare, summary_sentence
 
 COMPARISON_COLUMNS = (
     "element", "kind", "control", "treatment",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.accounts import ACCOUNT_COLUMNS, ELEMENT_ACCOUNT_COLUMNS
-from dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS
-from dashboard.experiments import COMPARISON_COLUMNS
-from dashboard.periods import PRESETS
-from dashboard.reports import ELEMENT_COLUMNS, GROUPS, SORTS
-from dashboard.series import INTERVALS, SERIES_COLUMNS
+from ctrlens.dashboard.accounts import ACCOUNT_COLUMNS, ELEMENT_ACCOUNT_COLUMNS
+from ctrlens.dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS
+from ctrlens.dashboard.experiments import COMPARISON_COLUMNS
+from ctrlens.dashboard.periods import PRESETS
+from ctrlens.dashboard.reports import ELEMENT_COLUMNS, GROUPS, SORTS
+from ctrlens.dashboard.series import INTERVALS, SERIES_COLUMNS
 
 KINDS = ["cta", "banner", "link", "nav"]
 

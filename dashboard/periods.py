@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from collector.errors import InvalidRequest
+from ctrlens.collector.errors import InvalidRequest
 
 PRESETS = {"today": 0, "7d": 6, "30d": 29, "90d": 89}
 PRESET_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days"}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard.statistics import wilson_interval
+from ctrlens.dashboard.statistics import wilson_interval
 
 __all__ = [
     "DEFAULT_MIN_IMPRESSIONS",

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from collector.storage import Site, Storage
-from collector.storage.reads import group_cells, week_of
-from dashboard.periods import Period
-from dashboard.ratings import (
+from ctrlens.collector.storage import Site, Storage
+from ctrlens.collector.storage.reads import group_cells, week_of
+from ctrlens.dashboard.periods import Period
+from ctrlens.dashboard.ratings import (
     DEFAULT_MIN_IMPRESSIONS,
     RATINGS,
     Thresholds,

@@ -6,10 +6,10 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.errors import InvalidRequest
-from collector.storage import Storage
-from dashboard.periods import Period
-from dashboard.statistics import wilson_interval
+from ctrlens.collector.errors import InvalidRequest
+from ctrlens.collector.storage import Storage
+from ctrlens.dashboard.periods import Period
+from ctrlens.dashboard.statistics import wilson_interval
 
 INTERVALS = ("hour", "day")
 HOUR = 3600

@@ -11,10 +11,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from collector.errors import InvalidRequest
-from collector.sites import validate_origins
-from collector.storage import Site
-from dashboard.ratings import (
+from ctrlens.collector.errors import InvalidRequest
+from ctrlens.collector.sites import validate_origins
+from ctrlens.collector.storage import Site
+from ctrlens.dashboard.ratings import (
     DEFAULT_MIN_IMPRESSIONS,
     DEFAULT_THRESHOLDS,
     KINDS,

@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from dashboard.auth import csrf_token
+from ctrlens.dashboard.auth import csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from collector.errors import InvalidRequest, NotFound
-from collector.storage import Storage
-from dashboard.export import csv_text
-from dashboard.periods import parse_period
-from dashboard.reports import (
+from ctrlens.collector.errors import InvalidRequest, NotFound
+from ctrlens.collector.storage import Storage
+from ctrlens.dashboard.export import csv_text
+from ctrlens.dashboard.periods import parse_period
+from ctrlens.dashboard.reports import (
     ELEMENT_COLUMNS,
     GROUPS,
     SORTS,

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from collector.errors import CtrlensError
-from collector.events import KINDS
-from dashboard.accounts import account_report
-from dashboard.api import (
+from ctrlens.collector.errors import CtrlensError
+from ctrlens.collector.events import KINDS
+from ctrlens.dashboard.accounts import account_report
+from ctrlens.dashboard.api import (
     collector_url,
     live_status,
     load_site,
@@ -26,16 +26,16 @@ from dashboard.api import (
     site_period,
     variant_filter,
 )
-from dashboard.auth import Auth, check_csrf, login_required, safe_next
-from dashboard.breakdowns import DIMENSION_LABELS, element_detail
-from dashboard.charts import ctr_chart, interval_plot, sparkline
-from dashboard.experiments import NO_VARIANT, variant_report
-from dashboard.periods import PRESET_LABELS, Period
-from dashboard.ratings import parse_thresholds
-from dashboard.reports import GROUPS, overview as overview_report, site_rating_settings
-from dashboard.series import INTERVALS, default_interval, element_series, label
-from dashboard.site_settings import apply_changes, form_changes, settings_json, timezones
-from dashboard.templating import render
+from ctrlens.dashboard.auth import Auth, check_csrf, login_required, safe_next
+from ctrlens.dashboard.breakdowns import DIMENSION_LABELS, element_detail
+from ctrlens.dashboard.charts import ctr_chart, interval_plot, sparkline
+from ctrlens.dashboard.experiments import NO_VARIANT, variant_report
+from ctrlens.dashboard.periods import PRESET_LABELS, Period
+from ctrlens.dashboard.ratings import parse_thresholds
+from ctrlens.dashboard.reports import GROUPS, overview as overview_report, site_rating_settings
+from ctrlens.dashboard.series import INTERVALS, default_interval, element_series, label
+from ctrlens.dashboard.site_settings import apply_changes, form_changes, settings_json, timezones
+from ctrlens.dashboard.templating import render
 
 
 async def login(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Build snippet/dist from snippet/src with terser (needs Node 20 and npm).
+"""Build snippet/dist from ctrlens.snippet/src with terser (needs Node 20 and npm).
 
     python snippet/build.py          # installs terser from package-lock.json on first use
 

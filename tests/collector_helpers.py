@@ -83,7 +83,7 @@ def stored_ids(db: str, site: str) -> list[str]:
     """Every raw event id stored for `site` (with repeats, if the database had any)."""
 
     async def read() -> list[str]:
-        from collector.storage import open_storage
+        from ctrlens.collector.storage import open_storage
 
         storage = await open_storage(db, migrate=False)
         try:
@@ -99,7 +99,7 @@ def rollups_and_recount(db: str, site: str) -> tuple[dict[str, tuple[int, int, i
     """Element totals from the rollups and recomputed from raw events: they must agree."""
 
     async def read() -> tuple[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]]:
-        from collector.storage import open_storage
+        from ctrlens.collector.storage import open_storage
 
         storage = await open_storage(db, migrate=False)
         try:

@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CTRLENS = [sys.executable, "-m", "collector.cli"]
+CTRLENS = [sys.executable, "-m", "ctrlens.cli"]
 TOKEN = "test-admin-token-" + uuid.uuid4().hex[:8]
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -142,7 +142,7 @@ class Server:
 
     def events(self, site: str) -> list[dict[str, Any]]:
         """The raw rows stored for a site, read from the database itself."""
-        from collector.storage import open_storage
+        from ctrlens.collector.storage import open_storage
 
         async def read() -> list[dict[str, Any]]:
             storage = await open_storage(self.db, migrate=False)
@@ -253,7 +253,7 @@ def private_loop(test: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[...,
 @asynccontextmanager
 async def opened(url: str) -> AsyncIterator[Any]:
     """`Storage` opened (and migrated) on `url`, closed afterwards."""
-    from collector.storage import open_storage
+    from ctrlens.collector.storage import open_storage
 
     store = await open_storage(url)
     try:

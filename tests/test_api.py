@@ -14,7 +14,7 @@ import pytest
 from dashboard_seed import Seen, new_seeder, shop
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from dashboard.statistics import Arm, chance_to_beat, srm_p_value
+from ctrlens.dashboard.statistics import Arm, chance_to_beat, srm_p_value
 
 
 def get(server, path: str, **params: Any) -> dict[str, Any]:
@@ -334,7 +334,7 @@ def test_days_are_the_sites_local_days(server, tz):
 
 
 def api_routes() -> list[tuple[str, set[str]]]:
-    from dashboard.api import routes
+    from ctrlens.dashboard.api import routes
 
     return [(re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path), set(r.methods or ()) - {"HEAD"}) for r in routes]
 

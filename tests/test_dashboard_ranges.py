@@ -13,15 +13,15 @@ from harness import opened, private_loop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.events import StoredEvent
-from collector.storage import WriteBatch
-from collector.storage.reads import DAY, HOUR, plan_range
-from dashboard.accounts import summarize_accounts
-from dashboard.charts import axis_ticks, ctr_chart, nice_ceiling, sparkline
-from dashboard.export import csv_text
-from dashboard.periods import parse_period
-from dashboard.ratings import DEFAULT_THRESHOLDS
-from dashboard.reports import element_row, sort_rows
+from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import WriteBatch
+from ctrlens.collector.storage.reads import DAY, HOUR, plan_range
+from ctrlens.dashboard.accounts import summarize_accounts
+from ctrlens.dashboard.charts import axis_ticks, ctr_chart, nice_ceiling, sparkline
+from ctrlens.dashboard.export import csv_text
+from ctrlens.dashboard.periods import parse_period
+from ctrlens.dashboard.ratings import DEFAULT_THRESHOLDS
+from ctrlens.dashboard.reports import element_row, sort_rows
 
 # -- the range plan ---------------------------------------------------------------------------
 

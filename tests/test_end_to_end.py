@@ -24,7 +24,7 @@ class Demo:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "demo.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "demo", "--db", str(tmp / "demo.db"),
+            [sys.executable, "-m", "ctrlens.cli", "demo", "--db", str(tmp / "demo.db"),
              "--port", str(self.port), "--days", str(days), "--rate-limit", "0"],
             cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": TOKEN},
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT,

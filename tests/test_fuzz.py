@@ -46,9 +46,9 @@ class InProcess:
         self.ready.result(timeout=30)
 
     async def _main(self) -> None:
-        from collector.app import create_app
-        from collector.config import Config
-        from collector.storage import open_storage
+        from ctrlens.app import create_app
+        from ctrlens.collector.config import Config
+        from ctrlens.collector.storage import open_storage
 
         storage = await open_storage(self.db)
         await storage.add_site(SITE, "Fuzz", [ORIGIN])

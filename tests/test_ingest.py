@@ -263,8 +263,8 @@ def test_snippet_is_served_with_etag_cache_control_and_gzip(server):
 def test_background_retention_deletes_old_raw_events_and_keeps_rollups(fresh_db):
     import time as _time
 
-    from collector.events import StoredEvent
-    from collector.storage import WriteBatch
+    from ctrlens.collector.events import StoredEvent
+    from ctrlens.collector.storage import WriteBatch
     from harness import Server, opened, run_sync
 
     old_ms = int((_time.time() - 40 * 86400) * 1000)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.storage import Storage, WriteBatch, open_database, open_storage
-from collector.storage.database import migrations
+from ctrlens.collector.storage import Storage, WriteBatch, open_database, open_storage
+from ctrlens.collector.storage.database import migrations
 from harness import private_loop
 from test_storage import DAY_MS, NOW_MS, event, totals
 

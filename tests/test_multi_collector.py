@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from collector.storage import Storage, open_storage
+from ctrlens.collector.storage import Storage, open_storage
 from harness import BROWSER_UA, Databases, Server, run_sync
 
 ORIGIN = "https://shop.example"

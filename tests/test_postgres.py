@@ -9,10 +9,10 @@ import subprocess
 import asyncpg
 import pytest
 
-from collector.storage import Storage, WriteBatch, open_storage, redacted
-from collector.storage.database import migrations, transact
-from collector.storage.database import multi_row_values
-from collector.storage.postgres import PostgresDatabase, translate, unnest
+from ctrlens.collector.storage import Storage, WriteBatch, open_storage, redacted
+from ctrlens.collector.storage.database import migrations, transact
+from ctrlens.collector.storage.database import multi_row_values
+from ctrlens.collector.storage.postgres import PostgresDatabase, translate, unnest
 from harness import CTRLENS, ROOT, Databases, Server, opened, private_loop
 from test_storage import DAY_MS, NOW_MS, event, totals
 

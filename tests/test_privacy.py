@@ -6,8 +6,8 @@ import glob
 
 import pytest
 
-from collector.privacy import DAY, VisitorIds, device_class, is_bot
-from collector.storage import open_storage
+from ctrlens.collector.privacy import DAY, VisitorIds, device_class, is_bot
+from ctrlens.collector.storage import open_storage
 from collector_helpers import ORIGIN, make_batch
 from harness import BROWSER_UA, Server, private_loop
 

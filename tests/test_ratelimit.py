@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from collector.ratelimit import ClientAddress, RateLimiter, bucket_key
+from ctrlens.collector.ratelimit import ClientAddress, RateLimiter, bucket_key
 from collector_helpers import ORIGIN, make_batch
 from harness import Server
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from dashboard.ratings import (
+from ctrlens.dashboard.ratings import (
     DEFAULT_MIN_IMPRESSIONS,
     DEFAULT_THRESHOLDS,
     RATINGS,

@@ -18,7 +18,7 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from dashboard.statistics import (
+from ctrlens.dashboard.statistics import (
     Z95,
     Arm,
     Comparison,

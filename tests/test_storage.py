@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from collector.events import StoredEvent
-from collector.storage import Rejection, Storage, WriteBatch, open_storage
-from collector.storage.database import multi_row_values, placeholders
+from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import Rejection, Storage, WriteBatch, open_storage
+from ctrlens.collector.storage.database import multi_row_values, placeholders
 from harness import opened, private_loop
 
 DAY_MS = 86_400_000
@@ -157,7 +157,7 @@ async def test_retention_drops_old_raw_events_and_keeps_rollups(fresh_db: str):
 
 @private_loop
 async def test_retention_deletes_in_chunks_until_nothing_old_is_left(fresh_db: str, monkeypatch: Any):
-    import collector.storage.storage as storage_module
+    import ctrlens.collector.storage.storage as storage_module
 
     monkeypatch.setattr(storage_module, "RETENTION_CHUNK", 3)  # SQLite: 3 rows per transaction
     async with opened(fresh_db) as storage:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import Overloaded
-from collector.events import StoredEvent
-from collector.storage import Rejection, Storage, WriteBatch, open_storage
-from collector.writer import Writer
+from ctrlens.collector.errors import Overloaded
+from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import Rejection, Storage, WriteBatch, open_storage
+from ctrlens.collector.writer import Writer
 from harness import private_loop
 
 
@@ -163,8 +163,8 @@ async def test_counts_nobody_waits_for_are_committed_with_the_next_batch(tmp_pat
 async def test_post_e_answers_503_with_retry_after_when_the_database_fails(tmp_path: Path) -> None:
     import httpx
 
-    from collector.app import create_app
-    from collector.config import Config
+    from ctrlens.app import create_app
+    from ctrlens.collector.config import Config
     from collector_helpers import ORIGIN, make_batch
     from harness import BROWSER_UA
 

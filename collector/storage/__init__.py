@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from collector.storage.database import Database
-from collector.storage.storage import Rejection, Site, Storage, WriteBatch
+from ctrlens.collector.storage.database import Database
+from ctrlens.collector.storage.storage import Rejection, Site, Storage, WriteBatch
 
 __all__ = [
     "Database", "Rejection", "Site", "Storage", "WriteBatch", "is_postgres_url", "open_database",
@@ -31,10 +31,10 @@ def redacted(url: str) -> str:
 async def open_database(url: str) -> Database:
     """The backend driver for `url` (a file path or a postgresql:// URL), opened, not migrated."""
     if is_postgres_url(url):
-        from collector.storage.postgres import PostgresDatabase
+        from ctrlens.collector.storage.postgres import PostgresDatabase
 
         return await PostgresDatabase(url).open()
-    from collector.storage.sqlite import SQLiteDatabase
+    from ctrlens.collector.storage.sqlite import SQLiteDatabase
 
     return await SQLiteDatabase(url).open()
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from collector.storage.database import MultiRowValues, Row, migrations, multi_row_values
+from ctrlens.collector.storage.database import MultiRowValues, Row, migrations, multi_row_values
 
 # pg_advisory_lock key for migrations: "ctrlens" in ASCII.
 MIGRATION_LOCK = 0x6374726C656E73

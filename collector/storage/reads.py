@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.events import STORED_COLUMNS
-from collector.storage.database import Database
+from ctrlens.collector.events import STORED_COLUMNS
+from ctrlens.collector.storage.database import Database
 
 HOUR = 3600
 DAY = 86400

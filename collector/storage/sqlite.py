@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from collector.storage.database import Row, migrations, multi_row_values
+from ctrlens.collector.storage.database import Row, migrations, multi_row_values
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",

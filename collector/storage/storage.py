@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from collector.events import STORED_COLUMNS, StoredEvent
-from collector.storage.database import (
+from ctrlens.collector.events import STORED_COLUMNS, StoredEvent
+from ctrlens.collector.storage.database import (
     Connection, Database, chunks, flatten, keys_in, placeholders, transact,
 )
-from collector.storage.reads import ReadQueries
+from ctrlens.collector.storage.reads import ReadQueries
 
 log = logging.getLogger("ctrlens.storage")
 

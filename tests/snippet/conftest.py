@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DIST = Path(__file__).resolve().parents[2] / "snippet" / "dist"
+from ctrlens.snippet import DIST
 
 
 class StaticSite:

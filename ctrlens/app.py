@@ -8,7 +8,6 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,21 +20,21 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collector.config import Config
-from collector.errors import CtrlensError, error_response
-from collector.ingest import Collector, preflight
-from collector.metrics import Metrics
-from collector.storage import Storage, open_storage
-from collector.tracker import Scripts
-from collector.writer import Writer
-from dashboard import api as dashboard_api
-from dashboard import views as dashboard_views
-from dashboard.auth import Auth, ensure_token, session_secret
-from dashboard.templating import render
+from ctrlens import dashboard, snippet
+from ctrlens.collector.config import Config
+from ctrlens.collector.errors import CtrlensError, error_response
+from ctrlens.collector.ingest import Collector, preflight
+from ctrlens.collector.metrics import Metrics
+from ctrlens.collector.storage import Storage, open_storage
+from ctrlens.collector.tracker import Scripts
+from ctrlens.collector.writer import Writer
+from ctrlens.dashboard import api as dashboard_api
+from ctrlens.dashboard import views as dashboard_views
+from ctrlens.dashboard.auth import Auth, ensure_token, session_secret
+from ctrlens.dashboard.templating import render
 
 log = logging.getLogger("ctrlens")
 
-STATIC = Path(__file__).resolve().parent.parent / "dashboard" / "static"
 # Paths that never need a session or dashboard headers: the hot ingest path stays lean.
 COLLECTOR_PATHS = ("/e", "/ctr.js", "/ctr-debug.js", "/healthz", "/metrics")
 CSP = (
@@ -114,7 +113,7 @@ def create_app(
 ) -> Starlette:
     """The application; storage is opened in the lifespan unless one is given."""
     metrics = Metrics()
-    scripts = Scripts()
+    scripts = Scripts(snippet.DIST)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -179,7 +178,7 @@ def create_app(
         Route("/metrics", prometheus),
         *dashboard_api.routes,
         *dashboard_views.routes,
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", StaticFiles(directory=dashboard.STATIC), name="static"),
         *(extra_routes or []),
     ]
     return CtrlensApp(

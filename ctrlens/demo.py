@@ -18,10 +18,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from collector.events import StoredEvent
-from collector.storage import Storage, WriteBatch
+from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import Storage, WriteBatch
 
-EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "site"
+EXAMPLE_SITE = Path(__file__).parent / "examples" / "site"
 DEMO_SITE = "demo"
 
 

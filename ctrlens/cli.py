@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collector.config import Config
-from collector.errors import CtrlensError
-from collector.sites import validate_origins, validate_site_key
-from collector.storage import Storage, is_postgres_url, open_storage, redacted
+from ctrlens.collector.config import Config
+from ctrlens.collector.errors import CtrlensError
+from ctrlens.collector.sites import validate_origins, validate_site_key
+from ctrlens.collector.storage import Storage, is_postgres_url, open_storage, redacted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
     demo.set_defaults(handler=_demo)
 
-    from dashboard.terminal import add_arguments as report_arguments
+    from ctrlens.dashboard.terminal import add_arguments as report_arguments
 
     report = sub.add_parser("report", parents=[common], help="print a site's elements with CTR and ratings")
     report_arguments(report)
@@ -112,7 +112,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
     import uvicorn
 
-    from collector.app import create_app
+    from ctrlens.app import create_app
 
     options: dict[str, Any] = dict(
         host=config.host,
@@ -130,7 +130,7 @@ def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
         os.environ.update(config.worker_environ())
         print(f"ctrlens listening on http://{config.host}:{config.port}  "
               f"(database: {redacted(config.db)}, {config.workers} workers)", flush=True)
-        uvicorn.run("collector.cli:worker_app", factory=True, workers=config.workers, **options)
+        uvicorn.run("ctrlens.cli:worker_app", factory=True, workers=config.workers, **options)
         return
     app = create_app(config, extra_routes=extra_routes)
     print(f"ctrlens listening on http://{config.host}:{config.port}  (database: {redacted(config.db)})", flush=True)
@@ -139,7 +139,7 @@ def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
 
 def worker_app() -> Any:
     """The application of one `ctrlens serve --workers N` process; uvicorn calls this."""
-    from collector.app import create_app
+    from ctrlens.app import create_app
 
     return create_app(Config.from_worker_environ())
 
@@ -170,7 +170,7 @@ def _site_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _token_reset(config: Config, args: argparse.Namespace) -> int:
-    from dashboard.auth import reset_token
+    from ctrlens.dashboard.auth import reset_token
 
     token = _with_storage(config, reset_token)
     print(f"new admin token (shown once): {token}")
@@ -178,14 +178,14 @@ def _token_reset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _report(config: Config, args: argparse.Namespace) -> int:
-    from dashboard.terminal import report
+    from ctrlens.dashboard.terminal import report
 
     return int(_with_storage(config, lambda storage: report(storage, args)))
 
 
 def _demo(config: Config, args: argparse.Namespace) -> int:
-    from collector.demo import DEMO_SITE, example_routes, simulate_traffic
-    from dashboard.auth import reset_token
+    from ctrlens.demo import DEMO_SITE, example_routes, simulate_traffic
+    from ctrlens.dashboard.auth import reset_token
 
     if config.db == Config().db:
         config = config.replace(db=".ctrlens/demo.db")
