@@ -14,19 +14,17 @@ class Metrics:
         self.duplicates = 0
         self.requests: dict[int, int] = defaultdict(int)
         self.rejected: dict[str, int] = defaultdict(int)
-        self.queue_depth = 0
         self.commits = 0
         self.commit_failures = 0
         self.committed_events = 0
         self._commit_buckets = [0] * (len(BUCKETS) + 1)
         self._commit_sum = 0.0
 
-    def observe_commit(self, events: int, inserted: int, seconds: float, depth: int) -> None:
+    def observe_commit(self, events: int, inserted: int, seconds: float) -> None:
         self.commits += 1
         self.committed_events += events
         self._commit_buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
         self._commit_sum += seconds
-        self.queue_depth = depth
 
     def observe_failure(self, exc: BaseException) -> None:
         self.commit_failures += 1

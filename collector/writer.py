@@ -25,8 +25,8 @@ from ctrlens.collector.storage import Rejection, Storage, WriteBatch
 
 log = logging.getLogger("ctrlens.writer")
 
-# Called after each commit with (events in batch, events inserted, seconds, queue depth).
-CommitObserver = Callable[[int, int, float, int], None]
+# Called after each commit with (events in batch, events inserted, seconds).
+CommitObserver = Callable[[int, int, float], None]
 # Called after each failed commit with the exception.
 FailureObserver = Callable[[BaseException], None]
 
@@ -192,7 +192,7 @@ class Writer:
             raise
         elapsed = time.perf_counter() - started
         if self.on_commit is not None:
-            self.on_commit(len(batch.events), len(inserted), elapsed, self.depth)
+            self.on_commit(len(batch.events), len(inserted), elapsed)
         _resolve(requests, inserted)
 
 
