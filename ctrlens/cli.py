@@ -89,7 +89,16 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
-def _with_storage(config: Config, work: Any) -> Any:
+def _with_storage(config: Config, work: Any, create: bool = True) -> Any:
+    """Run `work(storage)` on the configured database. Commands that only read (`create=False`)
+    refuse a SQLite file that does not exist instead of creating an empty one: that is almost
+    always a different --db / CTRLENS_DB than the one `serve` uses."""
+    if not create and not is_postgres_url(config.db) and not Path(config.db).is_file():
+        raise ValueError(
+            f"no database at {config.db}: name the same one for every command with --db or CTRLENS_DB "
+            "(ctrlens serve and ctrlens site add create it)"
+        )
+
     async def run() -> Any:
         storage = await open_storage(config.db)
         try:
@@ -155,15 +164,15 @@ def _site_add(config: Config, args: argparse.Namespace) -> int:
         await storage.add_site(key, args.name or key, origins, settings)
 
     _with_storage(config, work)
-    print(f"added site {key!r}; allowed origins: {', '.join(origins)}")
+    print(f"added site {key!r} to {redacted(config.db)}; allowed origins: {', '.join(origins)}")
     print(f'install tag: <script defer src="https://YOUR-COLLECTOR/ctr.js" data-site="{key}"></script>')
     return 0
 
 
 def _site_list(config: Config, args: argparse.Namespace) -> int:
-    sites = _with_storage(config, lambda storage: storage.list_sites())
+    sites = _with_storage(config, lambda storage: storage.list_sites(), create=False)
     if not sites:
-        print("no sites yet: ctrlens site add KEY --origin https://your.site")
+        print(f"no sites yet in {redacted(config.db)}: ctrlens site add KEY --origin https://your.site")
     for site in sites:
         print(f"{site.key}\t{site.name}\t{' '.join(site.origins)}")
     return 0
@@ -172,7 +181,7 @@ def _site_list(config: Config, args: argparse.Namespace) -> int:
 def _token_reset(config: Config, args: argparse.Namespace) -> int:
     from ctrlens.dashboard.auth import reset_token
 
-    token = _with_storage(config, reset_token)
+    token = _with_storage(config, reset_token, create=False)
     print(f"new admin token (shown once): {token}")
     return 0
 
@@ -180,19 +189,22 @@ def _token_reset(config: Config, args: argparse.Namespace) -> int:
 def _report(config: Config, args: argparse.Namespace) -> int:
     from ctrlens.dashboard.terminal import report
 
-    return int(_with_storage(config, lambda storage: report(storage, args)))
+    return int(_with_storage(config, lambda storage: report(storage, args), create=False))
 
 
 def _demo(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.dashboard.auth import TOKEN_KEY, digest, reset_token
     from ctrlens.demo import DEMO_SITE, example_routes, simulate_traffic
-    from ctrlens.dashboard.auth import reset_token
 
     if config.db == Config().db:
         config = config.replace(db=".ctrlens/demo.db")
     base = f"http://{config.host}:{config.port}"
     origins = sorted({base, f"http://localhost:{config.port}", f"http://127.0.0.1:{config.port}"})
+    # The demo keeps its token beside its SQLite file (readable by this user only), so a restart
+    # of the same demo signs in with the same token.
+    token_file = None if is_postgres_url(config.db) else Path(config.db).with_suffix(".token")
 
-    async def prepare(storage: Storage) -> tuple[str | None, int]:
+    async def prepare(storage: Storage) -> tuple[str | None, bool, int]:
         site = await storage.get_site(DEMO_SITE)
         seeded = 0
         if site is None:
@@ -200,22 +212,39 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
             seeded = await simulate_traffic(storage, DEMO_SITE, days=args.days, base_url=base)
         else:
             await storage.update_site(DEMO_SITE, origins=sorted({*site.origins, *origins}))
-        token = None if config.token else await reset_token(storage)
-        return token, seeded
+        if config.token:
+            return None, False, seeded
+        kept = token_file.read_text().strip() if token_file and token_file.is_file() else ""
+        if kept and await storage.get_meta(TOKEN_KEY) == digest(kept):
+            return kept, True, seeded
+        token = await reset_token(storage)
+        if token_file:
+            token_file.touch(mode=0o600)
+            token_file.write_text(token + "\n")
+        return token, False, seeded
 
     if args.reset and not is_postgres_url(config.db):
         for suffix in ("", "-wal", "-shm"):
             Path(config.db + suffix).unlink(missing_ok=True)
-    print("preparing the demo database…", flush=True)
-    token, seeded = _with_storage(config, prepare)
+    print(f"preparing the demo database ({redacted(config.db)})…", flush=True)
+    token, kept, seeded = _with_storage(config, prepare)
     if seeded:
         print(f"seeded {seeded:,} simulated events over {args.days} days")
+    if config.token:
+        token_line = "(your CTRLENS_TOKEN)"
+    elif kept:
+        token_line = f"{token}  (the same as last time, kept in {token_file})"
+    else:
+        token_line = f"{token}  (new: any earlier demo token no longer works)"
     print(
         "\n  ctrlens demo is running:\n"
         f"    example site (variant A or B):  {base}/example/\n"
         f"    dashboard:                      {base}/sites/{DEMO_SITE}\n"
-        f"    admin token:                    {token or '(your CTRLENS_TOKEN)'}\n"
-        "  Scroll the example page, click a few calls-to-action, then refresh the dashboard.\n",
+        f"    admin token:                    {token_line}\n"
+        "  Scroll the example page, click a few calls-to-action, then refresh the dashboard.\n"
+        "  Browsers driven by scripts (headless Chrome, Playwright, Selenium) are dropped as bots\n"
+        "  unless the site counts them: Settings → \"Count known bots and crawlers\".\n"
+        "  Press Ctrl+C to stop; run ./dev.sh demo again to continue with the same data.\n",
         flush=True,
     )
     _run_server(config, extra_routes=example_routes())
