@@ -1,19 +1,26 @@
 /* ctrlens debug overlay, loaded by ctr.js when the page URL has `?ctrlens-debug`.
  * Outlines every tracked element and labels it with the snippet's own live state: the
  * viewport-capped visible share, the dwell clock against its target, and whether the page
- * view's impression was recorded. Reads ctrlens._ (the core's state); changes nothing in it.
+ * view's impression was recorded. Reads ctrlens.state, the core's named state (described in
+ * snippet/README.md), and changes nothing in it.
  * Styles are set through the CSSOM, which a Content-Security-Policy without 'unsafe-inline'
  * still allows. */
 (() => {
-  const core = window.ctrlens && window.ctrlens._;
+  const core = window.ctrlens?.state;
   if (!core || window.ctrlensDebug) return;
-  const [states, seen] = core;
+  // elements: each tracked node and its measurements {share, onThreshold, since};
+  // seen: the names of the elements with an impression in this page view.
+  const { elements, seen } = core;
   const script = document.querySelector('script[data-site]');
-  const setting = (el, name, dflt) => {
-    const v = +(el.getAttribute(name) || (script && script.getAttribute(name)));
-    return v > 0 ? v : dflt;
+  // The core's rule for a setting: the element's own, else the script tag's, else the default,
+  // where anything but a positive number counts as absent (docs/design.md §2).
+  const positiveNumber = (element, name, fallback) => {
+    const value = Number(element?.getAttribute(name));
+    return value > 0 ? value : fallback;
   };
-  const style = (el, props) => Object.assign(el.style, props);
+  const setting = (element, name, fallback) =>
+    positiveNumber(element, name, positiveNumber(script, name, fallback));
+  const style = (element, properties) => Object.assign(element.style, properties);
 
   const layer = document.createElement('div');
   style(layer, { position: 'absolute', left: '0', top: '0', zIndex: '2147483647', pointerEvents: 'none' });
@@ -36,15 +43,13 @@
   panel.id = 'ctrlens-debug-panel';
   document.body.append(panel);
 
-  const labels = new Map(); // element -> its label
+  const labels = new Map(); // tracked element -> its label
   const colors = { seen: '#1a7f37', dwelling: '#d97706', idle: '#6b7280' };
 
   const draw = () => {
     const now = Date.now();
-    let count = 0;
-    states.forEach((s, el) => {
-      count++;
-      let label = labels.get(el);
+    elements.forEach((measured, element) => {
+      let label = labels.get(element);
       if (!label) {
         label = document.createElement('div');
         label.className = 'ctrlens-debug-label';
@@ -57,32 +62,38 @@
           borderRadius: '3px',
         });
         layer.append(label);
-        labels.set(el, label);
+        labels.set(element, label);
       }
-      const id = el.getAttribute('data-ctr');
-      const done = seen.has(id);
-      const threshold = setting(el, 'data-ctr-threshold', 0.5);
-      const dwell = setting(el, 'data-ctr-dwell', 1000);
-      const share = s.p > 0 ? Math.round(s.p * 100) : 0;
-      const clock = s.on && !done && s.t ? Math.min(now - s.t, dwell) : 0;
-      const state = done ? 'seen' : s.on ? 'dwelling' : 'idle';
+      const name = element.getAttribute('data-ctr');
+      const done = seen.has(name);
+      const threshold = setting(element, 'data-ctr-threshold', 0.5);
+      const dwell = setting(element, 'data-ctr-dwell', 1000);
+      // A zero-sized element's share is NaN, and a new one has none yet.
+      const share = measured.share > 0 ? Math.round(measured.share * 100) : 0;
+      const dwelling = measured.onThreshold && !done && measured.since;
+      const clock = dwelling ? Math.min(now - measured.since, dwell) : 0;
+      const state = done ? 'seen' : measured.onThreshold ? 'dwelling' : 'idle';
       label.dataset.state = state;
       label.dataset.visible = share;
       label.textContent =
-        `${id} · ${share}% of ${Math.round(threshold * 100)}% · ` +
+        `${name} · ${share}% of ${Math.round(threshold * 100)}% · ` +
         (done ? 'impression ✓' : `${(clock / 1000).toFixed(1)}/${(dwell / 1000).toFixed(1)}s`);
-      const r = el.getBoundingClientRect();
+      const box = element.getBoundingClientRect();
       style(label, {
-        left: `${r.left + scrollX}px`,
-        top: `${Math.max(0, r.top + scrollY - 18)}px`,
+        left: `${box.left + scrollX}px`,
+        top: `${Math.max(0, box.top + scrollY - 18)}px`,
         background: colors[state],
-        display: r.width || r.height ? 'block' : 'none',
+        display: box.width || box.height ? 'block' : 'none',
       });
-      style(el, { outline: `2px dashed ${colors[state]}`, outlineOffset: '-2px' });
+      style(element, { outline: `2px dashed ${colors[state]}`, outlineOffset: '-2px' });
     });
     // Labels of elements the core let go of.
-    labels.forEach((label, el) => states.has(el) || (label.remove(), labels.delete(el)));
-    panel.textContent = `ctrlens debug · ${count} tracked · ${seen.size} seen in this page view`;
+    labels.forEach((label, element) => {
+      if (elements.has(element)) return;
+      label.remove();
+      labels.delete(element);
+    });
+    panel.textContent = `ctrlens debug · ${elements.size} tracked · ${seen.size} seen in this page view`;
   };
 
   // A few times a second is enough for a person to read, and costs the page little.

@@ -1,4 +1,9 @@
-"""The built snippet: fresh from its source, and within its size budget. No Node needed."""
+"""The built snippet: fresh from its source, and within its size budget. No Node needed.
+
+Every run measures each built file (raw, gzipped as the collector serves it, and `gzip -9`);
+`pytest -s` prints the table, and a failing budget check repeats it in its message, so any
+change to the source shows what it costs.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,60 @@ import hashlib
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 SNIPPET = Path(__file__).resolve().parents[2] / "snippet"
-BUDGET = 2000  # bytes, gzip -9 (DESIGN §2)
+BUILT = ("ctr.js", "ctr-debug.js")
+
+# docs/design.md §2: the served core, every feature of §2 included, is at most 2,400 bytes gzipped.
+CORE_BUDGET = 2400
+# The core still lacks page-view presence reports, goals, the back/forward cache and the covered-
+# element probe (docs/design.md §2, "Not built yet"): roughly 300-400 bytes more. This tighter
+# limit keeps that room for the funnel work; raise it as those features land, never past
+# CORE_BUDGET.
+CORE_BUDGET_BEFORE_FUNNEL = 2050
 
 
-@pytest.mark.parametrize("name", ["ctr.js", "ctr-debug.js"])
+@dataclass(frozen=True)
+class Size:
+    """One built file's weight, in bytes."""
+
+    name: str
+    raw: int
+    served: int  # gzip level 9 without a file name, as collector/tracker.py serves it
+    gzip_tool: int | None  # `gzip -9`, file name in its header, where the tool exists
+
+    @property
+    def largest_gzipped(self) -> int:
+        return max(self.served, self.gzip_tool or 0)
+
+    def __str__(self) -> str:
+        tool = f", {self.gzip_tool:,} B by gzip -9" if self.gzip_tool is not None else ""
+        return f"dist/{self.name}: {self.raw:,} B raw, {self.served:,} B gzipped as served{tool}"
+
+
+def measure(name: str) -> Size:
+    path = SNIPPET / "dist" / name
+    body = path.read_bytes()
+    gzip_tool = shutil.which("gzip")
+    tool = None
+    if gzip_tool:
+        tool = len(subprocess.run([gzip_tool, "-9", "-c", str(path)], capture_output=True, check=True).stdout)
+    return Size(name, len(body), len(gzip.compress(body, 9, mtime=0)), tool)
+
+
+def report() -> str:
+    budgets = (
+        f"core budget: {CORE_BUDGET_BEFORE_FUNNEL:,} B before the funnel work, "
+        f"{CORE_BUDGET:,} B with it (docs/design.md §2); the debug overlay loads lazily, unbudgeted"
+    )
+    return "\n".join([*(str(measure(name)) for name in BUILT), budgets])
+
+
+@pytest.mark.parametrize("name", BUILT)
 def test_dist_is_built_from_the_current_source(name: str) -> None:
     source = (SNIPPET / "src" / name).read_bytes()
     built = (SNIPPET / "dist" / name).read_text()
@@ -26,15 +76,16 @@ def test_dist_is_built_from_the_current_source(name: str) -> None:
     )
 
 
-def test_served_snippet_is_at_most_2000_bytes_gzipped() -> None:
-    body = (SNIPPET / "dist" / "ctr.js").read_bytes()
-    # What the collector sends (collector/tracker.py gzips at level 9) ...
-    assert len(gzip.compress(body, 9, mtime=0)) <= BUDGET
-    # ... and what `gzip -9` says, file name in the header included, where gzip exists.
-    gzip_tool = shutil.which("gzip")
-    if gzip_tool:
-        out = subprocess.run([gzip_tool, "-9", "-c", str(SNIPPET / "dist" / "ctr.js")], capture_output=True, check=True)
-        assert len(out.stdout) <= BUDGET, f"gzip -9: {len(out.stdout)} bytes"
+def test_sizes_are_reported() -> None:
+    print("\n" + report())
+
+
+def test_served_core_is_within_the_contract_budget() -> None:
+    assert measure("ctr.js").largest_gzipped <= CORE_BUDGET, report()
+
+
+def test_served_core_keeps_room_for_the_funnel() -> None:
+    assert measure("ctr.js").largest_gzipped <= CORE_BUDGET_BEFORE_FUNNEL, report()
 
 
 def test_core_has_no_eval_and_the_overlay_stays_out_of_it() -> None:

@@ -31,7 +31,7 @@ def test_page_hide_sends_a_text_plain_beacon(view, collected, server) -> None:
     view.page.add_init_script(SPY % "beacon(url, body)")
     page = view.open("dwell.html", FLUSH="60000")  # only the page hide can send
     view.show("#box", 1.0)
-    page.wait_for_function("ctrlens._[1].has('box')")  # recorded, not yet sent
+    page.wait_for_function("ctrlens.state.seen.has('box')")  # recorded, not yet sent
     assert collected.of("box") == []
     page.goto(view.static.url("spa.html"))  # away: the page hides
     collected.wait("box")
@@ -45,7 +45,7 @@ def test_refused_beacon_falls_back_to_fetch_keepalive(view, collected, server) -
     view.page.add_init_script(SPY % "false")  # what a browser does when the beacon quota is full
     page = view.open("dwell.html", FLUSH="60000")
     view.show("#box", 1.0)
-    page.wait_for_function("ctrlens._[1].has('box')")
+    page.wait_for_function("ctrlens.state.seen.has('box')")
     page.goto(view.static.url("spa.html"))
     collected.wait("box")
     calls = json.loads(page.evaluate("sessionStorage.spy"))
@@ -60,7 +60,7 @@ def test_refused_beacon_falls_back_to_fetch_keepalive(view, collected, server) -
 def test_large_batches_are_split_under_60_kb(view, collected, server, site) -> None:
     sent = collector_requests(view.page.context, server.url)
     page = view.open("grid.html", FLUSH="60000", COUNT="300")
-    page.wait_for_function("ctrlens._[1].size >= 300", timeout=10_000)
+    page.wait_for_function("ctrlens.state.seen.size >= 300", timeout=10_000)
     page.evaluate("ctrlens('flush')")
 
     def cells() -> list:

@@ -44,7 +44,7 @@ def test_removed_or_untagged_elements_stop_counting(view, collected) -> None:
     time.sleep(1.2)
     view.mark()
     assert collected.of("removed") == [] and collected.of("untagged") == []
-    assert view.page.evaluate("ctrlens._[0].size") == 1  # the marker alone
+    assert view.page.evaluate("ctrlens.state.elements.size") == 1  # the marker alone
 
 
 def live_probes(page) -> int:
@@ -76,10 +76,10 @@ def test_adding_and_removing_ten_thousand_elements_leaks_nothing(view) -> None:
             }""",
             round,
         )
-        page.wait_for_function("ctrlens._[0].size >= 1000")
+        page.wait_for_function("ctrlens.state.elements.size >= 1000")
         # ... and go again.
         page.evaluate("document.querySelector('#churn').replaceChildren()")
-        page.wait_for_function("ctrlens._[0].size <= 1")
-    assert page.evaluate("ctrlens._[0].size") == 1  # the marker
+        page.wait_for_function("ctrlens.state.elements.size <= 1")
+    assert page.evaluate("ctrlens.state.elements.size") == 1  # the marker
     page.wait_for_timeout(300)  # let the observers deliver their last records
     assert live_probes(page) == 0
