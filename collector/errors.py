@@ -1,4 +1,8 @@
-"""Typed errors, turned into HTTP answers in one place (`error_response`)."""
+"""Typed errors and their JSON answer (`error_response`).
+
+POST /e answers its errors itself with `error_response` (the hot path skips the router); every
+other route raises them and the application's one error handler answers (dashboard/pages.py).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,19 @@ class CtrlensError(Exception):
     # Seconds after which a retry may succeed; sent as Retry-After when set.
     default_retry_after: int | None = None
 
-    def __init__(self, message: str, retry_after: int | None = None) -> None:
+    def __init__(self, message: str, retry_after: int | None = None, *, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after if retry_after is not None else self.default_retry_after
+        if status is not None:  # an HTTP error from the router (404, 405) as a typed error
+            self.status = status
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The answer's headers: `extra` plus Retry-After when a retry may succeed."""
+        headers = dict(extra or {})
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
 
 
 class InvalidRequest(CtrlensError):
@@ -55,7 +68,4 @@ class Overloaded(CtrlensError):
 
 
 def error_response(exc: CtrlensError, headers: dict[str, str] | None = None) -> JSONResponse:
-    headers = dict(headers or {})
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(exc.retry_after)
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers(headers))

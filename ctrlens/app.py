@@ -22,16 +22,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ctrlens import dashboard, snippet
 from ctrlens.collector.config import Config
-from ctrlens.collector.errors import CtrlensError, error_response
+from ctrlens.collector.errors import CtrlensError
 from ctrlens.collector.ingest import Collector, preflight
 from ctrlens.collector.metrics import Metrics
 from ctrlens.collector.storage import Storage, open_storage
 from ctrlens.collector.tracker import Scripts
 from ctrlens.collector.writer import Writer
-from ctrlens.dashboard import api as dashboard_api
-from ctrlens.dashboard import views as dashboard_views
+from ctrlens.dashboard import routes as dashboard_routes
 from ctrlens.dashboard.auth import Auth, ensure_token, session_secret
-from ctrlens.dashboard.templating import render
+from ctrlens.dashboard.pages import error_answer
 
 log = logging.getLogger("ctrlens")
 
@@ -176,15 +175,15 @@ def create_app(
         Route("/e", preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
-        *dashboard_api.routes,
-        *dashboard_views.routes,
+        *dashboard_routes.routes,
         Mount("/static", StaticFiles(directory=dashboard.STATIC), name="static"),
         *(extra_routes or []),
     ]
     return CtrlensApp(
         routes=routes,
         middleware=[Middleware(DashboardMiddleware, secure_cookies=config.secure_cookies)],
-        exception_handlers={CtrlensError: _ctrlens_error, HTTPException: _http_error},
+        # Every error a route raises is answered in one place, as a page or as JSON.
+        exception_handlers={CtrlensError: error_answer, HTTPException: error_answer},
         lifespan=lifespan,
     )
 
@@ -198,25 +197,6 @@ def _log_to_stderr(level: str) -> None:
         logger.addHandler(handler)
         logger.setLevel(level.upper())
         logger.propagate = False
-
-
-async def _ctrlens_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, CtrlensError)
-    if _wants_html(request):
-        return render(request, "error.html", {"message": exc.message}, status_code=exc.status)
-    return error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if _wants_html(request):
-        return render(request, "error.html", {"message": exc.detail}, status_code=exc.status_code)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-
-def _wants_html(request: Request) -> bool:
-    path = request.url.path
-    return not path.startswith("/api/") and path not in COLLECTOR_PATHS and "session" in request.scope
 
 
 async def _retention(storage: Storage, days: int) -> None:

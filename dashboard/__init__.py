@@ -1,4 +1,4 @@
-"""The dashboard: pages and their JSON/CSV twins, statistics, the terminal report."""
+"""The dashboard: pages answering HTML, JSON and CSV, their statistics, the terminal report."""
 
 from pathlib import Path
 

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from ctrlens.collector.errors import InvalidRequest, RateLimited, Unauthorized
 from ctrlens.collector.ratelimit import bucket_key
 from ctrlens.collector.storage import Storage
+from ctrlens.dashboard.negotiation import wants_html
 
 TOKEN_KEY = "admin_token_sha256"
 TOKEN_CACHE_SECONDS = 5.0
@@ -156,14 +157,14 @@ def safe_next(target: str | None) -> str:
 
 
 def login_required(handler: Handler) -> Handler:
-    """Pages redirect to /login; the JSON API answers 401."""
+    """A browser asking for a page is sent to /login; everything else gets a 401, as JSON."""
 
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
         auth: Auth = request.app.state.auth
         if await auth.authenticated(request):
             return await handler(request)
-        if request.url.path.startswith("/api/"):
+        if not wants_html(request):
             raise Unauthorized("sign in or send Authorization: Bearer <token>")
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)

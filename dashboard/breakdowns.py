@@ -16,22 +16,33 @@ from ctrlens.collector.storage import Site, Storage
 from ctrlens.collector.storage.reads import group_cells
 from ctrlens.dashboard.accounts import account_ctr
 from ctrlens.dashboard.periods import Period
-from ctrlens.dashboard.reports import element_row, rated, site_rating_settings
+from ctrlens.dashboard.reports import RATED_COLUMNS, element_row, rated
+from ctrlens.dashboard.site_settings import rating_settings
 
 DIMENSIONS = ("variant", "page", "source", "device", "account")
-BREAKDOWN_COLUMNS = ("value", "impressions", "clicks", "total_clicks", "ctr", "ctr_low", "ctr_high",
-                     "rating", "rating_firm")
+BREAKDOWN_COLUMNS = ("value", "impressions", "clicks", "total_clicks", *RATED_COLUMNS)
 DIMENSION_LABELS = {
-    "variant": "Variant", "page": "Page", "source": "Referrer / utm_source", "device": "Device",
+    "variant": "Variant",
+    "page": "Page",
+    "source": "Referrer / utm_source",
+    "device": "Device",
     "account": "Account",
 }
 
 
-def _rows(counts: list[dict[str, Any]], kind: str, thresholds: Any, min_impressions: int) -> list[dict[str, Any]]:
+def _rows(
+    counts: list[dict[str, Any]], kind: str, thresholds: Any, min_impressions: int
+) -> list[dict[str, Any]]:
     rows = [
-        {"value": c["value"], "impressions": c["impressions"], "clicks": c["clicks"],
-         "total_clicks": c["total_clicks"], **rated(c, kind, thresholds, min_impressions)}
-        for c in counts if c["impressions"] > 0
+        {
+            "value": c["value"],
+            "impressions": c["impressions"],
+            "clicks": c["clicks"],
+            "total_clicks": c["total_clicks"],
+            **rated(c, kind, thresholds, min_impressions),
+        }
+        for c in counts
+        if c["impressions"] > 0
     ]
     rows.sort(key=lambda r: (-r["impressions"], r["value"]))
     return rows
@@ -47,14 +58,17 @@ async def breakdown(
     variant: str | None = None,
     page: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of `{value, impressions, clicks, total_clicks, ctr, ctr_low, ctr_high, rating, rating_firm}`."""
+    """Rows of BREAKDOWN_COLUMNS, most impressions first."""
     if by not in DIMENSIONS:
         raise InvalidRequest(f"by must be one of {', '.join(DIMENSIONS)}")
-    thresholds, min_impressions = site_rating_settings(site)
+    thresholds, min_impressions = rating_settings(site)
     if by in ("variant", "page"):
         cells = await storage.element_cells(site.key, period.hour_from, period.hour_to, element=element)
-        cells = [c for c in cells if (variant is None or c["variant"] == variant)
-                 and (page is None or c["page"] == page)]
+        cells = [
+            c
+            for c in cells
+            if (variant is None or c["variant"] == variant) and (page is None or c["page"] == page)
+        ]
         counts = [{"value": g[by], **g} for g in group_cells(cells, by)]
     else:
         counts = await storage.breakdown_counts(
@@ -73,10 +87,13 @@ async def element_detail(
 ) -> dict[str, Any] | None:
     """Everything the element page shows except the time series; `None` when the element has
     no impressions in the period (an empty state, not an error)."""
-    thresholds, min_impressions = site_rating_settings(site)
+    thresholds, min_impressions = rating_settings(site)
     all_cells = await storage.element_cells(site.key, period.hour_from, period.hour_to, element=element)
-    cells = [c for c in all_cells if (variant is None or c["variant"] == variant)
-             and (page is None or c["page"] == page)]
+    cells = [
+        c
+        for c in all_cells
+        if (variant is None or c["variant"] == variant) and (page is None or c["page"] == page)
+    ]
     if not cells:
         return None
     summary = element_row(group_cells(cells)[0], thresholds, min_impressions)
@@ -84,7 +101,10 @@ async def element_detail(
     days = (period.day_from, period.day_to)
     accounts, *dimensions = await asyncio.gather(
         storage.account_counts(site.key, *days, element, variant),
-        *(storage.breakdown_counts(site.key, element, by, *days, variant) for by in ("source", "device", "account")),
+        *(
+            storage.breakdown_counts(site.key, element, by, *days, variant)
+            for by in ("source", "device", "account")
+        ),
     )
     viewed = {a["account"] for a in accounts if a["impressions"] > 0}
     clicked = {a["account"] for a in accounts if a["clicks"] > 0}
@@ -94,7 +114,7 @@ async def element_detail(
     for by in ("variant", "page"):
         counts = [{"value": g[by], **g} for g in group_cells(cells, by)]
         breakdowns[by] = _rows(counts, kind, thresholds, min_impressions)
-    for by, counts in zip(("source", "device", "account"), dimensions):
+    for by, counts in zip(("source", "device", "account"), dimensions, strict=True):
         breakdowns[by] = _rows(counts, kind, thresholds, min_impressions)
     return {
         "element": element,

@@ -1,4 +1,4 @@
-"""JSON or CSV for every table: `?format=csv` or `Accept: text/csv` picks CSV."""
+"""CSV text for every table: the pages' CSV rendering and `ctrlens report --format csv`."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ import csv
 import io
 from collections.abc import Sequence
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
-
-def wants_csv(request: Request) -> bool:
-    if request.query_params.get("format") == "csv":
-        return True
-    return "text/csv" in request.headers.get("accept", "")
 
 
 def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -48,19 +39,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def table_response(
-    request: Request,
-    payload: dict[str, Any],
-    table: str,
-    filename: str,
-    columns: Sequence[str] | None = None,
-) -> Response:
-    if wants_csv(request):
-        return Response(
-            csv_text(payload[table], columns),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-        )
-    return JSONResponse(payload)

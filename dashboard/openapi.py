@@ -1,21 +1,26 @@
 """The OpenAPI 3.1 document of the dashboard's JSON API, served at `/api/openapi.json`.
 
-Hand-written (the routes are plain Starlette functions, nothing to generate it from), and kept
-honest by tests/test_api.py, which checks that every `/api/` route and method is described.
+Hand-written (the pages are plain functions, nothing to generate it from), and kept honest by
+tests/test_api.py, which checks that every `/api/` route and method is described.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
+from ctrlens.collector.events import KINDS
 from ctrlens.dashboard.accounts import ACCOUNT_COLUMNS, ELEMENT_ACCOUNT_COLUMNS
 from ctrlens.dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS
 from ctrlens.dashboard.experiments import COMPARISON_COLUMNS
+from ctrlens.dashboard.negotiation import RENDERINGS, Rendering
+from ctrlens.dashboard.pages import Answer, page
 from ctrlens.dashboard.periods import PRESETS
-from ctrlens.dashboard.reports import ELEMENT_COLUMNS, GROUPS, SORTS
-from ctrlens.dashboard.series import INTERVALS, SERIES_COLUMNS
-
-KINDS = ["cta", "banner", "link", "nav"]
+from ctrlens.dashboard.ratings import RATINGS
+from ctrlens.dashboard.reports import ELEMENT_COLUMNS, GROUPS, MAX_DAILY_SPARKLINE, SORTS
+from ctrlens.dashboard.series import INTERVALS, MAX_HOURLY_DAYS, SERIES_COLUMNS
+from ctrlens.dashboard.statistics import VERDICTS
 
 _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -24,13 +29,31 @@ _STRING = {"type": "string"}
 _BOOLEAN = {"type": "boolean"}
 
 _FIELD_TYPES: dict[str, Any] = {
-    "element": _STRING, "kind": {"type": "string", "enum": KINDS}, "variant": _STRING, "page": _STRING,
-    "pages": {"type": "array", "items": _STRING}, "rating": {"type": "string", "enum": ["good", "average", "poor", "insufficient"]},
-    "rating_firm": _BOOLEAN, "value": _STRING, "account": _STRING, "clicked": _BOOLEAN, "start": _STRING,
-    "previous_ctr": _NULLABLE_NUMBER, "change_abs": _NULLABLE_NUMBER, "change_rel": _NULLABLE_NUMBER,
-    "ctr": _NUMBER, "ctr_low": _NUMBER, "ctr_high": _NUMBER, "visitor_ctr": _NUMBER, "lift_rel": _NULLABLE_NUMBER,
-    "control": _STRING, "treatment": _STRING, "verdict": {"type": "string", "enum": ["winner", "loser", "inconclusive", "insufficient"]},
-    "srm_warning": _BOOLEAN, "sentence": _STRING, "reason": _STRING,
+    "element": _STRING,
+    "kind": {"type": "string", "enum": list(KINDS)},
+    "variant": _STRING,
+    "page": _STRING,
+    "pages": {"type": "array", "items": _STRING},
+    "rating": {"type": "string", "enum": list(RATINGS)},
+    "rating_firm": _BOOLEAN,
+    "value": _STRING,
+    "account": _STRING,
+    "clicked": _BOOLEAN,
+    "start": _STRING,
+    "previous_ctr": _NULLABLE_NUMBER,
+    "change_abs": _NULLABLE_NUMBER,
+    "change_rel": _NULLABLE_NUMBER,
+    "ctr": _NUMBER,
+    "ctr_low": _NUMBER,
+    "ctr_high": _NUMBER,
+    "visitor_ctr": _NUMBER,
+    "lift_rel": _NULLABLE_NUMBER,
+    "control": _STRING,
+    "treatment": _STRING,
+    "verdict": {"type": "string", "enum": list(VERDICTS)},
+    "srm_warning": _BOOLEAN,
+    "sentence": _STRING,
+    "reason": _STRING,
 }
 
 
@@ -63,43 +86,76 @@ def _param(name: str, where: str = "query", **schema: Any) -> dict[str, Any]:
 
 
 SITE = _param("site", "path", type="string", description="the site key")
-ELEMENT = _param("element", "path", type="string", description="the element id (URL-encoded; may contain '/')")
+ELEMENT = _param(
+    "element", "path", type="string", description="the element id (URL-encoded; may contain '/')"
+)
 PERIOD = [
-    _param("period", type="string", enum=list(PRESETS), description="a preset range ending today (default 30d); ignored when from/to are given"),
-    _param("from", type="string", format="date", description="first day, YYYY-MM-DD, in the site's time zone"),
+    _param(
+        "period",
+        type="string",
+        enum=list(PRESETS),
+        description="a preset range ending today (default 30d); ignored when from/to are given",
+    ),
+    _param(
+        "from", type="string", format="date", description="first day, YYYY-MM-DD, in the site's time zone"
+    ),
     _param("to", type="string", format="date", description="last day, inclusive, YYYY-MM-DD"),
 ]
 FILTERS = [
-    _param("kind", type="string", enum=KINDS),
+    _param("kind", type="string", enum=list(KINDS)),
     _param("variant", type="string", description="only this variant; '(none)' for events sent without one"),
     _param("page", type="string", description="only this page path"),
 ]
 FORMAT = _param("format", type="string", enum=["json", "csv"], description="csv, or send Accept: text/csv")
+#: For the routes that are also a dashboard page: `html` (or Accept: text/html) gives the page.
+PAGE_FORMAT = _param(
+    "format",
+    type="string",
+    enum=list(RENDERINGS),
+    description="csv or html, or send Accept: text/csv or text/html (the dashboard page)",
+)
+JSON_OR_HTML = _param(
+    "format",
+    type="string",
+    enum=["json", "html"],
+    description="html, or send Accept: text/html (the dashboard page)",
+)
 
 
-def _table(name: str, description: str) -> dict[str, Any]:
-    return {
-        "200": {
-            "description": description,
-            "content": {"application/json": {"schema": _ref(name)}, "text/csv": {"schema": {"type": "string"}}},
-        },
-        **_ERRORS,
+_TEXT = {"schema": {"type": "string"}}
+
+
+def _table(name: str, description: str, page: bool = False) -> dict[str, Any]:
+    """JSON and CSV; `page`: the dashboard page as HTML too."""
+    content = {
+        "application/json": {"schema": _ref(name)},
+        "text/csv": _TEXT,
+        **({"text/html": _TEXT} if page else {}),
     }
+    return {"200": {"description": description, "content": content}, **_ERRORS}
 
 
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"200": {"description": description, "content": {"application/json": {"schema": _ref(name)}}}, **_ERRORS}
+def _json(name: str, description: str, page: bool = False) -> dict[str, Any]:
+    content = {"application/json": {"schema": _ref(name)}, **({"text/html": _TEXT} if page else {})}
+    return {"200": {"description": description, "content": content}, **_ERRORS}
 
 
 _ERRORS = {
     "400": {"description": "invalid parameter", "content": {"application/json": {"schema": _ref("Error")}}},
     "401": {"description": "not signed in", "content": {"application/json": {"schema": _ref("Error")}}},
-    "404": {"description": "unknown site or element", "content": {"application/json": {"schema": _ref("Error")}}},
+    "404": {
+        "description": "unknown site or element",
+        "content": {"application/json": {"schema": _ref("Error")}},
+    },
 }
 
 _PERIOD_FIELDS = {
-    "site": _STRING, "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
-    "timezone": _STRING, "hour_from": _INTEGER, "hour_to": _INTEGER,
+    "site": _STRING,
+    "from": {"type": "string", "format": "date"},
+    "to": {"type": "string", "format": "date"},
+    "timezone": _STRING,
+    "hour_from": _INTEGER,
+    "hour_to": _INTEGER,
 }
 
 
@@ -112,22 +168,31 @@ def _settings_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "site": _STRING, "name": _STRING, "origins": {"type": "array", "items": _STRING},
-            "timezone": _STRING, "min_impressions": _INTEGER,
+            "site": _STRING,
+            "name": _STRING,
+            "origins": {"type": "array", "items": _STRING},
+            "timezone": _STRING,
+            "min_impressions": _INTEGER,
             "thresholds": {"type": "object", "properties": {k: bounds for k in KINDS}},
-            "allow_bots": _BOOLEAN, "retention_days": _INTEGER, "install_tag": _STRING,
+            "allow_bots": _BOOLEAN,
+            "retention_days": _INTEGER,
+            "install_tag": _STRING,
         },
     }
 
 
 def _settings_update() -> dict[str, Any]:
-    bounds = {"type": "object", "properties": {"good": _NUMBER, "poor": _NUMBER},
-              "description": "fractions: 4% is 0.04; good must be greater than poor"}
+    bounds = {
+        "type": "object",
+        "properties": {"good": _NUMBER, "poor": _NUMBER},
+        "description": "fractions: 4% is 0.04; good must be greater than poor",
+    }
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "name": _STRING, "origins": {"type": "array", "items": _STRING},
+            "name": _STRING,
+            "origins": {"type": "array", "items": _STRING},
             "timezone": {"type": "string", "description": "IANA name, e.g. Europe/Berlin"},
             "min_impressions": {"type": "integer", "minimum": 1},
             "thresholds": {"type": "object", "properties": {k: bounds for k in KINDS}},
@@ -137,22 +202,49 @@ def _settings_update() -> dict[str, Any]:
 
 
 def _comparison() -> dict[str, Any]:
-    arm = {"type": "object", "properties": {k: _INTEGER for k in ("clicks", "impressions", "pageviews")} | {
-        "ctr": _NUMBER, "ctr_low": _NUMBER, "ctr_high": _NUMBER}}
-    numbers = ("control_ctr", "treatment_ctr", "control_low", "control_high", "treatment_low", "treatment_high",
-               "lift_abs", "diff_low", "diff_high", "p_value", "chance_to_beat", "srm_p_value", "alpha")
+    arm = {
+        "type": "object",
+        "properties": {k: _INTEGER for k in ("clicks", "impressions", "pageviews")}
+        | {"ctr": _NUMBER, "ctr_low": _NUMBER, "ctr_high": _NUMBER},
+    }
+    numbers = (
+        "control_ctr",
+        "treatment_ctr",
+        "control_low",
+        "control_high",
+        "treatment_low",
+        "treatment_high",
+        "lift_abs",
+        "diff_low",
+        "diff_high",
+        "p_value",
+        "chance_to_beat",
+        "srm_p_value",
+        "alpha",
+    )
     return _envelope(
-        element=_STRING, kind=_STRING, control_variant=_STRING, treatment_variant=_STRING,
-        variants={"type": "array", "items": _STRING}, control=arm, treatment=arm,
-        lift_rel=_NULLABLE_NUMBER, srm_warning=_BOOLEAN, verdict=_FIELD_TYPES["verdict"],
-        min_impressions=_INTEGER, sentence=_STRING, **{n: _NUMBER for n in numbers},
+        element=_STRING,
+        kind=_STRING,
+        control_variant=_STRING,
+        treatment_variant=_STRING,
+        variants={"type": "array", "items": _STRING},
+        control=arm,
+        treatment=arm,
+        lift_rel=_NULLABLE_NUMBER,
+        srm_warning=_BOOLEAN,
+        verdict=_FIELD_TYPES["verdict"],
+        min_impressions=_INTEGER,
+        sentence=_STRING,
+        **{n: _NUMBER for n in numbers},
     )
 
 
 def document() -> dict[str, Any]:
     element_row = _row(ELEMENT_COLUMNS, nullable=("previous_ctr",))
     element_row["properties"]["sparkline"] = {
-        "type": "array", "description": "with include=sparkline: CTR per day (per week beyond 31 days), one value per entry of `sparkline_starts` (null: no impressions)",
+        "type": "array",
+        "description": f"with include=sparkline: CTR per day (per week beyond {MAX_DAILY_SPARKLINE} days), "
+        "one value per entry of `sparkline_starts` (null: no impressions)",
         "items": _NULLABLE_NUMBER,
     }
     breakdown_row = _row(BREAKDOWN_COLUMNS)
@@ -163,84 +255,197 @@ def document() -> dict[str, Any]:
             "title": "ctrlens dashboard API",
             "version": "1",
             "description": "Element-level click-through rates, ratings, variant comparisons and account CTR. "
-                           "Every route needs a session cookie or `Authorization: Bearer TOKEN`. "
-                           "Tables answer CSV with `?format=csv` or `Accept: text/csv`. Dates are days "
-                           "in the site's time zone; CTRs are fractions (0.04 is 4%).",
+            "Every route needs a session cookie or `Authorization: Bearer TOKEN`. "
+            "Tables answer CSV with `?format=csv` or `Accept: text/csv`; a route that is also a "
+            "dashboard page answers that page with `?format=html` or `Accept: text/html`. "
+            "Errors are always JSON. Dates are days "
+            "in the site's time zone; CTRs are fractions (0.04 is 4%).",
         },
         "security": [{"bearer": []}, {"session": []}],
         "paths": {
-            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/api/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
+            },
             "/api/sites": {
-                "get": {"summary": "List sites", "responses": _json("Sites", "every site")},
+                "get": {
+                    "summary": "List sites (the home page)",
+                    "parameters": [JSON_OR_HTML],
+                    "responses": _json("Sites", "every site", page=True),
+                },
                 "post": {
                     "summary": "Add a site",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewSite")}}},
-                    "responses": {"201": {"description": "created", "content": {"application/json": {"schema": _ref("Site")}}}, **_ERRORS},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewSite")}},
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "created",
+                            "content": {"application/json": {"schema": _ref("Site")}},
+                        },
+                        **_ERRORS,
+                    },
                 },
             },
-            "/api/sites/{site}/elements": {"get": {
-                "summary": "Elements with CTR, interval, rating and change against the previous period (the overview)",
-                "parameters": [SITE, *PERIOD, *FILTERS,
-                               _param("group", type="string", enum=list(GROUPS)),
-                               _param("sort", type="string", enum=list(SORTS), description="default: element"),
-                               _param("dir", type="string", enum=["asc", "desc"]),
-                               _param("include", type="string", enum=["sparkline"]), FORMAT],
-                "responses": _table("Elements", "one row per element (and variant or page with group)"),
-            }},
-            "/api/sites/{site}/elements/{element}": {"get": {
-                "summary": "One element: totals (impression, visitor and account CTR), breakdowns and series (the element page)",
-                "parameters": [SITE, ELEMENT, *PERIOD, *FILTERS[1:], _param("interval", type="string", enum=list(INTERVALS))],
-                "responses": _json("ElementDetail", "the element; found is false when it has no impressions in the range"),
-            }},
-            "/api/sites/{site}/elements/{element}/series": {"get": {
-                "summary": "CTR over time in local hours or days, with the 95% interval; empty buckets have ctr null",
-                "parameters": [SITE, ELEMENT, *PERIOD, *FILTERS[1:],
-                               _param("interval", type="string", enum=list(INTERVALS), description="default: hour up to 2 days, else day; hour covers at most 31 days"),
-                               FORMAT],
-                "responses": _table("Series", "one point per bucket"),
-            }},
-            "/api/sites/{site}/elements/{element}/breakdown": {"get": {
-                "summary": "One element's counts by variant, page, traffic source, device class or account",
-                "parameters": [SITE, ELEMENT, *PERIOD, *FILTERS[1:],
-                               _param("by", type="string", enum=list(DIMENSIONS), required=True), FORMAT],
-                "responses": _table("Breakdown", "one row per value"),
-            }},
-            "/api/sites/{site}/variants": {"get": {
-                "summary": "Every element seen in two or more variants: control against each treatment",
-                "parameters": [SITE, *PERIOD, _param("control", type="string", description="default: the first variant alphabetically"), FORMAT],
-                "responses": _table("Variants", "one comparison per element and treatment"),
-            }},
-            "/api/sites/{site}/compare": {"get": {
-                "summary": "Compare two variants of one element: lift, interval of the difference, p-value, chance to beat, SRM, verdict",
-                "parameters": [SITE, _param("element", type="string", required=True), _param("control", type="string"),
-                               _param("treatment", type="string"), *PERIOD, FORMAT],
-                "responses": _table("Comparison", "the comparison (CSV: one flat row)"),
-            }},
-            "/api/sites/{site}/accounts": {"get": {
-                "summary": "Account CTR (accounts clicked / accounts viewed) and per-account counts",
-                "parameters": [SITE, _param("element", type="string"), _param("variant", type="string"), *PERIOD, FORMAT],
-                "responses": _table("Accounts", "accounts and per-element account CTR (CSV: the accounts)"),
-            }},
+            "/api/sites/{site}/elements": {
+                "get": {
+                    "summary": "Elements with CTR, interval, rating and change against the previous period "
+                    "(the overview)",
+                    "parameters": [
+                        SITE,
+                        *PERIOD,
+                        *FILTERS,
+                        _param("group", type="string", enum=list(GROUPS)),
+                        _param(
+                            "sort",
+                            type="string",
+                            enum=list(SORTS),
+                            description="default: element (the HTML page: impressions)",
+                        ),
+                        _param("dir", type="string", enum=["asc", "desc"]),
+                        _param("include", type="string", enum=["sparkline"]),
+                        PAGE_FORMAT,
+                    ],
+                    "responses": _table(
+                        "Elements", "one row per element (and variant or page with group)", page=True
+                    ),
+                }
+            },
+            "/api/sites/{site}/elements/{element}": {
+                "get": {
+                    "summary": "One element: totals (impression, visitor and account CTR), breakdowns "
+                    "and series (the element page)",
+                    "parameters": [
+                        SITE,
+                        ELEMENT,
+                        *PERIOD,
+                        *FILTERS[1:],
+                        _param(
+                            "interval",
+                            type="string",
+                            enum=list(INTERVALS),
+                            description=f"as for the series; hour beyond {MAX_HOURLY_DAYS} days gives day",
+                        ),
+                        PAGE_FORMAT,
+                    ],
+                    "responses": _table(
+                        "ElementDetail",
+                        "the element; found is false when it has no impressions "
+                        "in the range (CSV: the series)",
+                        page=True,
+                    ),
+                }
+            },
+            "/api/sites/{site}/elements/{element}/series": {
+                "get": {
+                    "summary": "CTR over time in local hours or days, with the 95% interval; "
+                    "empty buckets have ctr null",
+                    "parameters": [
+                        SITE,
+                        ELEMENT,
+                        *PERIOD,
+                        *FILTERS[1:],
+                        _param(
+                            "interval",
+                            type="string",
+                            enum=list(INTERVALS),
+                            description="default: hour up to 2 days, else day; "
+                            f"hour covers at most {MAX_HOURLY_DAYS} days",
+                        ),
+                        FORMAT,
+                    ],
+                    "responses": _table("Series", "one point per bucket"),
+                }
+            },
+            "/api/sites/{site}/elements/{element}/breakdown": {
+                "get": {
+                    "summary": "One element's counts by variant, page, traffic source, device class "
+                    "or account",
+                    "parameters": [
+                        SITE,
+                        ELEMENT,
+                        *PERIOD,
+                        *FILTERS[1:],
+                        _param("by", type="string", enum=list(DIMENSIONS), required=True),
+                        FORMAT,
+                    ],
+                    "responses": _table("Breakdown", "one row per value"),
+                }
+            },
+            "/api/sites/{site}/variants": {
+                "get": {
+                    "summary": "Every element seen in two or more variants: control against each treatment",
+                    "parameters": [
+                        SITE,
+                        *PERIOD,
+                        _param(
+                            "control", type="string", description="default: the first variant alphabetically"
+                        ),
+                        PAGE_FORMAT,
+                    ],
+                    "responses": _table("Variants", "one comparison per element and treatment", page=True),
+                }
+            },
+            "/api/sites/{site}/compare": {
+                "get": {
+                    "summary": "Compare two variants of one element: lift, interval of the difference, "
+                    "p-value, chance to beat, SRM, verdict",
+                    "parameters": [
+                        SITE,
+                        _param("element", type="string", required=True),
+                        _param("control", type="string"),
+                        _param("treatment", type="string"),
+                        *PERIOD,
+                        FORMAT,
+                    ],
+                    "responses": _table("Comparison", "the comparison (CSV: one flat row)"),
+                }
+            },
+            "/api/sites/{site}/accounts": {
+                "get": {
+                    "summary": "Account CTR (accounts clicked / accounts viewed) and per-account counts",
+                    "parameters": [
+                        SITE,
+                        _param("element", type="string"),
+                        _param("variant", type="string"),
+                        *PERIOD,
+                        PAGE_FORMAT,
+                    ],
+                    "responses": _table(
+                        "Accounts", "accounts and per-element account CTR (CSV: the accounts)", page=True
+                    ),
+                }
+            },
             "/api/sites/{site}/settings": {
-                "get": {"summary": "The site's settings and install tag", "parameters": [SITE],
-                        "responses": _json("Settings", "settings")},
+                "get": {
+                    "summary": "The site's settings and install tag",
+                    "parameters": [SITE, JSON_OR_HTML],
+                    "responses": _json("Settings", "settings", page=True),
+                },
                 "put": {
                     "summary": "Change settings (any subset of the fields)",
                     "parameters": [SITE],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SettingsUpdate")}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("SettingsUpdate")}},
+                    },
                     "responses": _json("Settings", "the settings after the change"),
                 },
             },
-            "/api/sites/{site}/live": {"get": {
-                "summary": "Events received in the last minutes: is the tag installed?",
-                "parameters": [SITE],
-                "responses": _json("Live", "recent events"),
-            }},
-            "/api/sites/{site}/rejections": {"get": {
-                "summary": "Rejected and dropped events counted by reason, and recent samples",
-                "parameters": [SITE, FORMAT],
-                "responses": _table("Rejections", "counts by reason (CSV: reason, count)"),
-            }},
+            "/api/sites/{site}/live": {
+                "get": {
+                    "summary": "Events received in the last minutes: is the tag installed?",
+                    "parameters": [SITE],
+                    "responses": _json("Live", "recent events"),
+                }
+            },
+            "/api/sites/{site}/rejections": {
+                "get": {
+                    "summary": "Rejected and dropped events counted by reason, and recent samples",
+                    "parameters": [SITE, FORMAT],
+                    "responses": _table("Rejections", "counts by reason (CSV: reason, count)"),
+                }
+            },
         },
         "components": {
             "securitySchemes": {
@@ -249,25 +454,68 @@ def document() -> dict[str, Any]:
             },
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": _STRING}, "required": ["error"]},
-                "Site": {"type": "object", "properties": {"key": _STRING, "name": _STRING, "origins": {"type": "array", "items": _STRING}, "settings": {"type": "object"}}},
-                "NewSite": {"type": "object", "required": ["key", "origins"], "properties": {"key": _STRING, "name": _STRING, "origins": {"type": "array", "items": _STRING}, "settings": {"type": "object"}}},
-                "Sites": {"type": "object", "properties": {"sites": {"type": "array", "items": _ref("Site")}}},
+                "Site": {
+                    "type": "object",
+                    "properties": {
+                        "key": _STRING,
+                        "name": _STRING,
+                        "origins": {"type": "array", "items": _STRING},
+                        "settings": {"type": "object"},
+                    },
+                },
+                "NewSite": {
+                    "type": "object",
+                    "required": ["key", "origins"],
+                    "properties": {
+                        "key": _STRING,
+                        "name": _STRING,
+                        "origins": {"type": "array", "items": _STRING},
+                        "settings": {"type": "object"},
+                    },
+                },
+                "Sites": {
+                    "type": "object",
+                    "properties": {"sites": {"type": "array", "items": _ref("Site")}},
+                },
                 "ElementRow": element_row,
                 "Elements": _envelope(
-                    sparkline_interval={"type": "string", "enum": ["day", "week"], "description": "with include=sparkline"},
-                    sparkline_starts={"type": "array", "items": {"type": "string", "format": "date"}, "description": "with include=sparkline: first day of each point"},
-                    group=_STRING, variants={"type": "array", "items": _STRING}, pages={"type": "array", "items": _STRING},
-                    totals={"type": "object"}, elements={"type": "array", "items": _ref("ElementRow")},
+                    sparkline_interval={
+                        "type": "string",
+                        "enum": ["day", "week"],
+                        "description": "with include=sparkline",
+                    },
+                    sparkline_starts={
+                        "type": "array",
+                        "items": {"type": "string", "format": "date"},
+                        "description": "with include=sparkline: first day of each point",
+                    },
+                    group=_STRING,
+                    variants={"type": "array", "items": _STRING},
+                    pages={"type": "array", "items": _STRING},
+                    totals={"type": "object"},
+                    elements={"type": "array", "items": _ref("ElementRow")},
                 ),
                 "BreakdownRow": breakdown_row,
-                "Breakdown": _envelope(element=_STRING, by=_STRING, rows={"type": "array", "items": _ref("BreakdownRow")}),
+                "Breakdown": _envelope(
+                    element=_STRING, by=_STRING, rows={"type": "array", "items": _ref("BreakdownRow")}
+                ),
                 "SeriesPoint": series_row,
-                "Series": _envelope(element=_STRING, interval=_STRING, series={"type": "array", "items": _ref("SeriesPoint")}),
+                "Series": _envelope(
+                    element=_STRING, interval=_STRING, series={"type": "array", "items": _ref("SeriesPoint")}
+                ),
                 "ElementDetail": _envelope(
-                    element=_STRING, found=_BOOLEAN, kind=_STRING, variants={"type": "array", "items": _STRING},
-                    pages={"type": "array", "items": _STRING}, summary={"type": ["object", "null"]},
-                    breakdowns={"type": "object", "additionalProperties": {"type": "array", "items": _ref("BreakdownRow")}},
-                    interval=_STRING, series={"type": "array", "items": _ref("SeriesPoint")},
+                    element=_STRING,
+                    found=_BOOLEAN,
+                    kind=_STRING,
+                    variants={"type": "array", "items": _STRING},
+                    pages={"type": "array", "items": _STRING},
+                    summary={"type": ["object", "null"]},
+                    breakdowns={
+                        "type": "object",
+                        "additionalProperties": {"type": "array", "items": _ref("BreakdownRow")},
+                    },
+                    interval=_STRING,
+                    series={"type": "array", "items": _ref("SeriesPoint")},
                 ),
                 "ComparisonRow": _row(COMPARISON_COLUMNS),
                 "Variants": _envelope(comparisons={"type": "array", "items": _ref("ComparisonRow")}),
@@ -275,20 +523,43 @@ def document() -> dict[str, Any]:
                 "AccountRow": _row(ACCOUNT_COLUMNS),
                 "ElementAccounts": _row(ELEMENT_ACCOUNT_COLUMNS),
                 "Accounts": _envelope(
-                    element={"type": ["string", "null"]}, accounts_viewed=_INTEGER, accounts_clicked=_INTEGER,
-                    account_ctr=_NUMBER, account_ctr_low=_NUMBER, account_ctr_high=_NUMBER,
+                    element={"type": ["string", "null"]},
+                    accounts_viewed=_INTEGER,
+                    accounts_clicked=_INTEGER,
+                    account_ctr=_NUMBER,
+                    account_ctr_low=_NUMBER,
+                    account_ctr_high=_NUMBER,
                     accounts={"type": "array", "items": _ref("AccountRow")},
                     elements={"type": "array", "items": _ref("ElementAccounts")},
                 ),
                 "Settings": _settings_schema(),
                 "SettingsUpdate": _settings_update(),
-                "Live": {"type": "object", "properties": {"site": _STRING, "minutes": _INTEGER, "events": _INTEGER,
-                                                          "last_active_hour": {"type": ["string", "null"]}}},
-                "Rejections": {"type": "object", "properties": {
-                    "site": _STRING, "rejections": {"type": "object", "additionalProperties": _INTEGER},
-                    "reasons": {"type": "array", "items": {"type": "object", "properties": {"reason": _STRING, "count": _INTEGER}}},
-                    "samples": {"type": "array", "items": {"type": "object"}},
-                }},
+                "Live": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "minutes": _INTEGER,
+                        "events": _INTEGER,
+                        "last_active_hour": {"type": ["string", "null"]},
+                    },
+                },
+                "Rejections": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "rejections": {"type": "object", "additionalProperties": _INTEGER},
+                        "reasons": {
+                            "type": "array",
+                            "items": {"type": "object", "properties": {"reason": _STRING, "count": _INTEGER}},
+                        },
+                        "samples": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
             },
         },
     }
+
+
+@page()
+async def openapi(request: Request, rendering: Rendering) -> Answer:
+    return Answer(document())

@@ -49,16 +49,8 @@ class Period:
         """The last UTC epoch day the range touches, inclusive."""
         return (self.hour_to - 1) // DAY
 
-    @property
-    def utc_aligned(self) -> bool:
-        """True when the site's days are UTC days, so per-UTC-day tables are exact."""
-        return self.hour_from % DAY == 0 and self.hour_to % DAY == 0
-
     def dates(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
-
-    def local(self, epoch_seconds: int) -> datetime:
-        return datetime.fromtimestamp(epoch_seconds, ZoneInfo(self.tz))
 
     def previous(self) -> Period:
         """The period of the same length just before this one."""

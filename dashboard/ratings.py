@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ctrlens.dashboard.statistics import wilson_interval
+from ctrlens.collector.events import DEFAULT_KIND, KINDS
+from ctrlens.dashboard.statistics import DEFAULT_MIN_IMPRESSIONS, wilson_interval
 
 __all__ = [
     "DEFAULT_MIN_IMPRESSIONS",
     "DEFAULT_THRESHOLDS",
-    "KINDS",
     "RATINGS",
+    "RATING_LABELS",
     "Rating",
     "Thresholds",
     "parse_thresholds",
@@ -25,11 +26,8 @@ __all__ = [
 ]
 
 RATINGS = ("good", "average", "poor", "insufficient")
-KINDS = ("cta", "banner", "link", "nav")
-DEFAULT_MIN_IMPRESSIONS = 200
-
-#: Used for a kind the thresholds do not name: a banner is what the snippet infers by default.
-FALLBACK_KIND = "banner"
+#: How the dashboard and the terminal name each rating.
+RATING_LABELS = {"good": "Good", "average": "Average", "poor": "Poor", "insufficient": "Insufficient data"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,8 @@ def _thresholds_for(kind: str, thresholds: Mapping[str, Thresholds] | None) -> T
     for table in (thresholds or {}, DEFAULT_THRESHOLDS):
         if kind in table:
             return table[kind]
-    return (thresholds or {}).get(FALLBACK_KIND, DEFAULT_THRESHOLDS[FALLBACK_KIND])
+    # A kind the thresholds do not name is rated as the kind the snippet infers by default.
+    return (thresholds or {}).get(DEFAULT_KIND, DEFAULT_THRESHOLDS[DEFAULT_KIND])
 
 
 def _band(value: float, bounds: Thresholds) -> str:
@@ -100,12 +99,12 @@ def rate(
 def _fraction(kind: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"thresholds for {kind!r}: {name} must be a number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+    fraction = float(value)
+    if not (math.isfinite(fraction) and 0.0 < fraction <= 1.0):
         raise ValueError(
-            f"thresholds for {kind!r}: {name} must be a fraction in (0, 1] (4% is 0.04), got {value!r}"
+            f"thresholds for {kind!r}: {name} must be a fraction in (0, 1] (4% is 0.04), got {fraction!r}"
         )
-    return value
+    return fraction
 
 
 def parse_thresholds(mapping: Mapping[str, Any] | None) -> dict[str, Thresholds]:

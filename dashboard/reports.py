@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -16,26 +16,39 @@ from typing import Any
 from ctrlens.collector.storage import Site, Storage
 from ctrlens.collector.storage.reads import group_cells, week_of
 from ctrlens.dashboard.periods import Period
-from ctrlens.dashboard.ratings import (
-    DEFAULT_MIN_IMPRESSIONS,
-    RATINGS,
-    Thresholds,
-    parse_thresholds,
-    rate,
-)
+from ctrlens.dashboard.ratings import RATINGS, rate
+from ctrlens.dashboard.site_settings import rating_settings
 
 GROUPS = ("none", "variant", "page")
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 #: Longer periods get one sparkline point per week: a 96-pixel line cannot show 90 days.
 MAX_DAILY_SPARKLINE = 31
-SORTS = ("element", "kind", "variant", "page", "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating")
+#: Columns sorted A to Z by default; every other column sorts largest first.
+TEXT_SORTS = ("element", "kind", "variant", "page")
+SORTS = (*TEXT_SORTS, "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating")
 DEFAULT_SORT = ("impressions", "desc")
+
+#: What `rated` adds to a row with impressions and clicks.
+RATED_COLUMNS = ("ctr", "ctr_low", "ctr_high", "rating", "rating_firm")
 
 #: The columns of the elements table, in the order the CSV export writes them.
 ELEMENT_COLUMNS = (
-    "element", "kind", "variant", "page", "pages", "impressions", "clicks", "total_clicks", "ctr",
-    "ctr_low", "ctr_high", "rating", "rating_firm", "viewers", "clickers", "visitor_ctr",
-    "previous_impressions", "previous_ctr", "change_abs", "change_rel",
+    "element",
+    "kind",
+    "variant",
+    "page",
+    "pages",
+    "impressions",
+    "clicks",
+    "total_clicks",
+    *RATED_COLUMNS,
+    "viewers",
+    "clickers",
+    "visitor_ctr",
+    "previous_impressions",
+    "previous_ctr",
+    "change_abs",
+    "change_rel",
 )
 
 
@@ -61,22 +74,21 @@ class Overview:
     sparkline_starts: list[date] = field(default_factory=list)
 
 
-def site_rating_settings(site: Site) -> tuple[dict[str, Thresholds] | None, int]:
-    thresholds = parse_thresholds(site.settings["thresholds"]) if site.settings.get("thresholds") else None
-    min_impressions = int(site.settings.get("min_impressions", DEFAULT_MIN_IMPRESSIONS))
-    return thresholds, min_impressions
+def default_direction(sort: str) -> str:
+    return "asc" if sort in TEXT_SORTS else "desc"
+
+
+def element_columns(group: str) -> list[str]:
+    """The elements table's CSV columns: `variant` or `page` only when rows are per variant or page."""
+    return [c for c in ELEMENT_COLUMNS if c not in ("variant", "page") or c == group]
 
 
 def rated(counts: dict[str, Any], kind: str, thresholds: Any, min_impressions: int) -> dict[str, Any]:
     """CTR, its 95% Wilson interval and the rating, for any row with impressions and clicks."""
     rating = rate(counts["clicks"], counts["impressions"], kind, thresholds, min_impressions)
-    return {
-        "ctr": rating.ctr,
-        "ctr_low": rating.low,
-        "ctr_high": rating.high,
-        "rating": rating.rating,
-        "rating_firm": rating.firm,
-    }
+    return dict(
+        zip(RATED_COLUMNS, (rating.ctr, rating.low, rating.high, rating.rating, rating.firm), strict=True)
+    )
 
 
 def element_row(counts: dict[str, Any], thresholds: Any, min_impressions: int) -> dict[str, Any]:
@@ -112,12 +124,12 @@ async def overview(
 ) -> Overview:
     """The site overview: one row per element (or element and variant / page), with the
     change against the previous period of the same length and a daily CTR sparkline."""
-    thresholds, min_impressions = site_rating_settings(site)
+    thresholds, min_impressions = rating_settings(site)
     previous = period.previous()
     # Independent reads, run side by side (SQLite has several reader connections).
     # Per element only (the default view), the previous period comes from narrower rows.
     per_element = group == "none" and filters.variant is None and filters.page is None
-    reads = [
+    reads: list[Awaitable[Any]] = [
         storage.element_cells(site.key, period.hour_from, period.hour_to, kind=filters.kind),
         storage.element_totals(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
         if per_element
@@ -135,6 +147,7 @@ async def overview(
         pages_of[_key(cell, group)].add(cell["page"])
     rows = [element_row(counts, thresholds, min_impressions) for counts in group_cells(kept, group)]
 
+    earlier: dict[tuple[str, ...], dict[str, Any]]
     if per_element:
         earlier = {(r["element"],): r for r in before}
     else:
@@ -151,6 +164,7 @@ async def overview(
 
     interval, starts = "day", period.dates()
     if spark:
+        by_element: dict[str, list[float | None]]
         interval, starts, by_element = spark[0]
         empty = [None] * len(starts)
         for row in rows:
@@ -226,23 +240,11 @@ def _totals(rows: Sequence[dict[str, Any]], group: str) -> dict[str, Any]:
     }
 
 
-async def element_report(
-    storage: Storage,
-    site: Site,
-    period: Period,
-    group: str = "none",
-    kind: str | None = None,
-    variant: str | None = None,
-    page: str | None = None,
-) -> list[dict[str, Any]]:
-    """The overview's rows without sparklines, sorted by element: the elements API and CLI."""
-    result = await overview(
-        storage, site, period, group, Filters(kind, variant, page), ("element", "asc"), sparklines=False
-    )
-    return result.rows
-
-
 def period_json(period: Period) -> dict[str, Any]:
-    return {"from": period.start.isoformat(), "to": period.end.isoformat(), "timezone": period.tz,
-            "hour_from": period.hour_from, "hour_to": period.hour_to}
-
+    return {
+        "from": period.start.isoformat(),
+        "to": period.end.isoformat(),
+        "timezone": period.tz,
+        "hour_from": period.hour_from,
+        "hour_to": period.hour_to,
+    }

@@ -29,9 +29,7 @@ def _bucket_starts(period: Period, interval: str) -> list[int]:
         first = -(-period.hour_from // HOUR) * HOUR
         return list(range(first, period.hour_to, HOUR))
     zone = ZoneInfo(period.tz)
-    return [
-        int(datetime.combine(day, time(0), tzinfo=zone).timestamp()) for day in period.dates()
-    ]
+    return [int(datetime.combine(day, time(0), tzinfo=zone).timestamp()) for day in period.dates()]
 
 
 async def element_series(
@@ -61,18 +59,20 @@ async def element_series(
         bucket[2] += row["total_clicks"]
     zone = ZoneInfo(period.tz)
     points = []
-    for start, (impressions, clicks, total) in zip(starts, counts):
+    for start, (impressions, clicks, total) in zip(starts, counts, strict=True):
         local = datetime.fromtimestamp(start, zone)
         low, high = wilson_interval(clicks, impressions) if impressions else (None, None)
-        points.append({
-            "start": local.isoformat() if interval == "hour" else local.date().isoformat(),
-            "impressions": impressions,
-            "clicks": clicks,
-            "total_clicks": total,
-            "ctr": min(clicks, impressions) / impressions if impressions else None,
-            "ctr_low": low,
-            "ctr_high": high,
-        })
+        points.append(
+            {
+                "start": local.isoformat() if interval == "hour" else local.date().isoformat(),
+                "impressions": impressions,
+                "clicks": clicks,
+                "total_clicks": total,
+                "ctr": min(clicks, impressions) / impressions if impressions else None,
+                "ctr_low": low,
+                "ctr_high": high,
+            }
+        )
     return points
 
 
@@ -81,4 +81,3 @@ def label(point: dict[str, Any], interval: str) -> str:
     if interval == "hour":
         return datetime.fromisoformat(point["start"]).strftime("%H:%M")
     return datetime.fromisoformat(point["start"]).strftime("%-d %b")
-

@@ -12,12 +12,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from ctrlens.collector.errors import InvalidRequest
+from ctrlens.collector.events import KINDS
 from ctrlens.collector.sites import validate_origins
 from ctrlens.collector.storage import Site
+from ctrlens.dashboard.periods import zone
 from ctrlens.dashboard.ratings import (
     DEFAULT_MIN_IMPRESSIONS,
     DEFAULT_THRESHOLDS,
-    KINDS,
+    Thresholds,
     parse_thresholds,
 )
 
@@ -28,6 +30,17 @@ MAX_MIN_IMPRESSIONS = 10_000_000
 @lru_cache(maxsize=1)
 def timezones() -> list[str]:
     return sorted(available_timezones() | {"UTC"})
+
+
+def site_timezone(site: Site) -> str:
+    """The zone the site's days are in."""
+    return zone(site.settings.get("timezone"))
+
+
+def rating_settings(site: Site) -> tuple[dict[str, Thresholds] | None, int]:
+    """The site's thresholds (None: the defaults) and its minimum impressions for a rating."""
+    thresholds = parse_thresholds(site.settings["thresholds"]) if site.settings.get("thresholds") else None
+    return thresholds, int(site.settings.get("min_impressions", DEFAULT_MIN_IMPRESSIONS))
 
 
 def install_tag(collector_url: str, site: str) -> str:
@@ -41,8 +54,8 @@ def settings_json(site: Site, retention_days: int, collector_url: str) -> dict[s
         "site": site.key,
         "name": site.name,
         "origins": list(site.origins),
-        "timezone": site.settings.get("timezone") or "UTC",
-        "min_impressions": int(site.settings.get("min_impressions", DEFAULT_MIN_IMPRESSIONS)),
+        "timezone": site_timezone(site),
+        "min_impressions": rating_settings(site)[1],
         "thresholds": {
             kind: {"good": thresholds[kind].good, "poor": thresholds[kind].poor, "custom": kind in custom}
             for kind in KINDS
@@ -77,9 +90,7 @@ def _thresholds(value: Any) -> dict[str, dict[str, float]]:
         raise InvalidRequest(str(exc)) from None
     # Store only what differs from the defaults, so a later change of a default reaches the site.
     return {
-        kind: {"good": t.good, "poor": t.poor}
-        for kind, t in merged.items()
-        if t != DEFAULT_THRESHOLDS[kind]
+        kind: {"good": t.good, "poor": t.poor} for kind, t in merged.items() if t != DEFAULT_THRESHOLDS[kind]
     }
 
 
@@ -89,7 +100,9 @@ def apply_changes(site: Site, changes: Any) -> tuple[str, list[str], dict[str, A
         raise InvalidRequest("settings must be a JSON object")
     unknown = sorted(set(changes) - set(EDITABLE))
     if "retention_days" in unknown:
-        raise InvalidRequest("retention_days is a server setting (CTRLENS_RETENTION_DAYS), not a site setting")
+        raise InvalidRequest(
+            "retention_days is a server setting (CTRLENS_RETENTION_DAYS), not a site setting"
+        )
     if unknown:
         raise InvalidRequest(f"unknown setting(s) {', '.join(unknown)}; editable: {', '.join(EDITABLE)}")
     name = site.name
@@ -99,7 +112,9 @@ def apply_changes(site: Site, changes: Any) -> tuple[str, list[str], dict[str, A
             raise InvalidRequest("name must not be empty")
     origins = list(site.origins)
     if "origins" in changes:
-        if not isinstance(changes["origins"], list) or not all(isinstance(o, str) for o in changes["origins"]):
+        if not isinstance(changes["origins"], list) or not all(
+            isinstance(o, str) for o in changes["origins"]
+        ):
             raise InvalidRequest("origins must be a list of strings")
         origins = sorted(set(validate_origins(changes["origins"])))
     settings = dict(site.settings)
@@ -132,7 +147,9 @@ def form_changes(form: dict[str, str]) -> dict[str, Any]:
             try:
                 bounds[bound] = float(text) / 100.0
             except ValueError:
-                raise InvalidRequest(f"{kind} {bound} must be a percentage such as 4 or 1.5, got {text!r}") from None
+                raise InvalidRequest(
+                    f"{kind} {bound} must be a percentage such as 4 or 1.5, got {text!r}"
+                ) from None
         if bounds:
             thresholds[kind] = bounds
     return {

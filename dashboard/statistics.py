@@ -1,16 +1,19 @@
-"""Statistics over click and impression counts.
+"""Statistics over click and impression counts: mathematics only.
 
 Pure functions, standard library only, so the dashboard, the CLI and the tests can share them.
-The formulas follow DESIGN §4 and agree with statsmodels/scipy to 1e-6 (tests/test_statistics.py).
+The formulas follow docs/design.md §4 and agree with statsmodels/scipy to 1e-6
+(tests/test_statistics.py). Their wording for people (verdict sentences) is in experiments.py.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
+    "DEFAULT_MIN_IMPRESSIONS",
+    "MIN_OUTCOMES",
     "VERDICTS",
     "Z95",
     "Arm",
@@ -19,7 +22,6 @@ __all__ = [
     "compare",
     "difference_interval",
     "srm_p_value",
-    "summary_sentence",
     "two_proportion_z_test",
     "wilson_interval",
 ]
@@ -32,6 +34,10 @@ SRM_ALPHA = 0.001
 
 #: Clicks and non-clicks each arm needs before a verdict is given (normal approximation).
 MIN_OUTCOMES = 5
+
+#: Impressions below which neither a rating nor a verdict is given (docs/design.md §4); a site
+#: setting overrides it.
+DEFAULT_MIN_IMPRESSIONS = 200
 
 VERDICTS = ("winner", "loser", "inconclusive", "insufficient")
 
@@ -247,41 +253,21 @@ class Comparison:
     srm_p_value: float
     srm_warning: bool
     verdict: str
-    min_impressions: int = 200
+    min_impressions: int = DEFAULT_MIN_IMPRESSIONS
     alpha: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
-        def arm(counts: Arm, low: float, high: float) -> dict[str, Any]:
-            return {
-                "clicks": counts.clicks,
-                "impressions": counts.impressions,
-                "pageviews": counts.pageviews,
+        """Every field in order; each arm as its counts with its CTR and interval."""
+        result: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        for role in ("control", "treatment"):
+            counts: Arm = result[role]
+            result[role] = {
+                **{f.name: getattr(counts, f.name) for f in fields(counts)},
                 "ctr": counts.ctr,
-                "ctr_low": low,
-                "ctr_high": high,
+                "ctr_low": result[f"{role}_low"],
+                "ctr_high": result[f"{role}_high"],
             }
-
-        return {
-            "control": arm(self.control, self.control_low, self.control_high),
-            "treatment": arm(self.treatment, self.treatment_low, self.treatment_high),
-            "control_ctr": self.control_ctr,
-            "treatment_ctr": self.treatment_ctr,
-            "control_low": self.control_low,
-            "control_high": self.control_high,
-            "treatment_low": self.treatment_low,
-            "treatment_high": self.treatment_high,
-            "lift_abs": self.lift_abs,
-            "lift_rel": self.lift_rel,
-            "diff_low": self.diff_low,
-            "diff_high": self.diff_high,
-            "p_value": self.p_value,
-            "chance_to_beat": self.chance_to_beat,
-            "srm_p_value": self.srm_p_value,
-            "srm_warning": self.srm_warning,
-            "verdict": self.verdict,
-            "min_impressions": self.min_impressions,
-            "alpha": self.alpha,
-        }
+        return result
 
 
 def _has_enough_data(arm: Arm, min_impressions: int) -> bool:
@@ -296,7 +282,7 @@ def _has_enough_data(arm: Arm, min_impressions: int) -> bool:
 def compare(
     control: Arm,
     treatment: Arm,
-    min_impressions: int = 200,
+    min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
     alpha: float = 0.05,
     *,
     expected_share_b: float = 0.5,
@@ -341,84 +327,3 @@ def compare(
         min_impressions=min_impressions,
         alpha=alpha,
     )
-
-
-def _percent(fraction: float) -> str:
-    """A percentage for prose: whole numbers, one decimal below 10%, never a misleading 0 or 100."""
-    value = abs(fraction) * 100.0
-    if value == 0.0:
-        return "0%"
-    if value < 0.1:
-        return "under 0.1%"
-    if value < 10.0:
-        text = f"{value:.1f}"
-        return (text.removesuffix(".0")) + "%"
-    return f"{value:.0f}%"
-
-
-def _chance(probability: float) -> str:
-    value = probability * 100.0
-    if value > 99.9:
-        return "over 99.9%"
-    if value < 0.1:
-        return "under 0.1%"
-    rounded = round(value)
-    if rounded in (0, 100):
-        return f"{value:.1f}%"
-    return f"{rounded}%"
-
-
-def summary_sentence(element: str, comparison: Comparison, control_name: str, treatment_name: str) -> str:
-    """One plain-language sentence for the compare page, e.g.
-
-    "B's hero-signup gets 31% more clicks per impression than A; 97% chance B is better;
-    not yet significant at 5%."
-    """
-    c, t = comparison, treatment_name
-    if c.verdict == "insufficient":
-        needed = f"{c.min_impressions:,} impressions, {MIN_OUTCOMES} clicks and {MIN_OUTCOMES} non-clicks"
-
-        def counts(name: str, arm: Arm) -> str:
-            return f"{name} has {arm.impressions:,} impressions and {arm.clicks:,} clicks"
-
-        return (
-            f"Not enough data yet: {element} needs at least {needed} in each variant "
-            f"({counts(control_name, c.control)}, {counts(t, c.treatment)})."
-        )
-
-    if c.lift_abs == 0:
-        effect = (
-            f"{t}'s {element} gets as many clicks per impression as {control_name} "
-            f"({_percent(c.control_ctr)} CTR)"
-        )
-    elif c.lift_rel is None:
-        effect = f"{t}'s {element} gets {_percent(c.treatment_ctr)} CTR, against none for {control_name}"
-    else:
-        direction = "more" if c.lift_abs > 0 else "fewer"
-        effect = (
-            f"{t}'s {element} gets {_percent(c.lift_rel)} {direction} clicks per impression "
-            f"than {control_name}"
-        )
-
-    if c.chance_to_beat >= 0.495:  # what rounds to 50% reads better as "50% chance B is better"
-        chance = f"{_chance(c.chance_to_beat)} chance {t} is better"
-    else:
-        chance = f"{_chance(1.0 - c.chance_to_beat)} chance {control_name} is better"
-
-    level = _percent(c.alpha)
-    if c.verdict in ("winner", "loser"):
-        significance = f"significant at {level} ({_p_text(c.p_value)})"
-    else:
-        significance = f"not yet significant at {level}"
-
-    sentence = f"{effect}; {chance}; {significance}."
-    if c.srm_warning:
-        sentence += (
-            f" Warning: the page views are not split between {control_name} and {t} as planned "
-            f"(sample ratio mismatch, {_p_text(c.srm_p_value)}), so the result may be biased."
-        )
-    return sentence
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

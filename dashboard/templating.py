@@ -12,6 +12,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ctrlens.dashboard.auth import csrf_token
+from ctrlens.dashboard.experiments import NO_VARIANT
+from ctrlens.dashboard.ratings import RATING_LABELS
+from ctrlens.dashboard.reports import TEXT_SORTS
+from ctrlens.dashboard.series import MAX_HOURLY_DAYS
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -95,7 +99,10 @@ env.filters.update(
 )
 env.globals.update(
     qs=qs,
-    rating_names={"good": "Good", "average": "Average", "poor": "Poor", "insufficient": "Insufficient data"},
+    no_variant=NO_VARIANT,
+    text_sorts=TEXT_SORTS,
+    max_hourly_days=MAX_HOURLY_DAYS,
+    rating_names=RATING_LABELS,
     rating_titles={
         "insufficient": "Below the minimum impressions for a rating",
         "firm": "Settled: the whole 95% interval is in this band",
@@ -104,11 +111,17 @@ env.globals.update(
 )
 
 
-def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
     context = {
         "request": request,
         "csrf": csrf_token(request),
         "signed_in": request.session.get("user") == "admin",
         **context,
     }
-    return HTMLResponse(env.get_template(name).render(context), status_code=status_code)
+    return HTMLResponse(env.get_template(name).render(context), status_code=status_code, headers=headers)

@@ -17,33 +17,40 @@ from rich.table import Table
 from rich.text import Text
 
 from ctrlens.collector.errors import InvalidRequest, NotFound
+from ctrlens.collector.events import KINDS
 from ctrlens.collector.storage import Storage
+from ctrlens.dashboard.experiments import NO_VARIANT
 from ctrlens.dashboard.export import csv_text
-from ctrlens.dashboard.periods import parse_period
+from ctrlens.dashboard.periods import DEFAULT_PRESET, PRESETS, parse_period
+from ctrlens.dashboard.ratings import RATING_LABELS
 from ctrlens.dashboard.reports import (
-    ELEMENT_COLUMNS,
+    DEFAULT_SORT,
     GROUPS,
     SORTS,
     Filters,
+    default_direction,
+    element_columns,
     overview,
     period_json,
 )
+from ctrlens.dashboard.site_settings import site_timezone
 
 FORMATS = ("table", "csv", "json")
 RATING_STYLES = {"good": "bold green", "average": "bold yellow", "poor": "bold red", "insufficient": "dim"}
-RATING_TEXT = {"good": "Good", "average": "Average", "poor": "Poor", "insufficient": "Insufficient data"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("site", help="the site key")
     parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first day (site time zone)")
     parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day, inclusive")
-    parser.add_argument("--period", choices=("today", "7d", "30d", "90d"), help="a preset range ending today (default 30d)")
-    parser.add_argument("--group", choices=GROUPS, default="none", help="one row per element, or per element and variant / page")
-    parser.add_argument("--kind", choices=("cta", "banner", "link", "nav"))
+    parser.add_argument("--period", choices=tuple(PRESETS),
+                        help=f"a preset range ending today (default {DEFAULT_PRESET})")
+    parser.add_argument("--group", choices=GROUPS, default="none",
+                        help="one row per element, or per element and variant / page")
+    parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--variant", help="only this variant")
     parser.add_argument("--page", help="only this page path")
-    parser.add_argument("--sort", choices=SORTS, default="impressions")
+    parser.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT[0])
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
 
 
@@ -74,12 +81,12 @@ def _table(payload: dict[str, Any], group: str) -> Table:
     table.add_column("Visitor CTR", justify="right")
     table.add_column("vs previous", justify="right")
     for r in rows:
-        rating = Text(RATING_TEXT[r["rating"]], style=RATING_STYLES[r["rating"]])
+        rating = Text(RATING_LABELS[r["rating"]], style=RATING_STYLES[r["rating"]])
         if not r["rating_firm"] and r["rating"] != "insufficient":
             rating.append(" ?")
         cells: list[Any] = [r["element"], r["kind"]]
         if group != "none":
-            cells.append(r[group] or "(none)")
+            cells.append(r[group] or NO_VARIANT)
         cells += [
             f"{r['impressions']:,}", f"{r['clicks']:,}", Text(_percent(r["ctr"]), style="bold"),
             f"{_percent(r['ctr_low'])} – {_percent(r['ctr_high'])}", rating, _percent(r["visitor_ctr"]),
@@ -96,19 +103,17 @@ async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None 
     if site is None:
         raise NotFound(f"unknown site {args.site!r}; see ctrlens site list")
     params = {k: v for k, v in (("from", args.date_from), ("to", args.date_to), ("period", args.period)) if v}
-    period = parse_period(params, site.settings.get("timezone", "UTC"))
-    direction = "asc" if args.sort in ("element", "kind", "variant", "page") else "desc"
+    period = parse_period(params, site_timezone(site))
     result = await overview(
         storage, site, period, args.group, Filters(args.kind, args.variant, args.page),
-        (args.sort, direction), sparklines=False,
+        (args.sort, default_direction(args.sort)), sparklines=False,
     )
     payload = {"site": site.key, **period_json(period), "group": args.group, "elements": result.rows}
     if args.format == "json":
         json.dump(payload, out, indent=2)
         out.write("\n")
     elif args.format == "csv":
-        columns = [c for c in ELEMENT_COLUMNS if c not in ("variant", "page") or c == args.group]
-        out.write(csv_text(result.rows, columns))
+        out.write(csv_text(result.rows, element_columns(args.group)))
     elif not result.rows:
         out.write(f"No impressions for {site.key} between {period.start} and {period.end} ({period.tz}).\n")
     else:

@@ -46,11 +46,16 @@ class Seeder:
         pv = uuid.uuid4().hex
         events: list[dict[str, Any]] = []
         for s in seen:
-            events.append({"id": f"{pv}-{len(events)}", "type": "impression", "element": s.element, "kind": s.kind})
+            events.append(
+                {"id": f"{pv}-{len(events)}", "type": "impression", "element": s.element, "kind": s.kind}
+            )
             for _ in range(s.clicks):
                 events.append({"id": f"{pv}-{len(events)}", "type": "click", "element": s.element})
         body: dict[str, Any] = {
-            "site": self.site, "pageview": pv, "url": f"{self.origin}{path}{query}", "events": events,
+            "site": self.site,
+            "pageview": pv,
+            "url": f"{self.origin}{path}{query}",
+            "events": events,
         }
         if variant is not None:
             body["variant"] = variant
@@ -106,7 +111,9 @@ def shop(server: Server) -> Shop:
         if i < 50:
             seen.append(Seen("footer-link", "link", 1 if i == 49 else 0))
         s.pageview(
-            seen, "/pricing", "A",
+            seen,
+            "/pricing",
+            "A",
             user_agent=MOBILE_UA if 100 <= i < 200 else BROWSER_UA,
             query="?utm_source=newsletter" if 300 <= i < 350 else "",
         )
@@ -114,6 +121,8 @@ def shop(server: Server) -> Shop:
     s.many("promo", "banner", 300, 3, path="/promo", variant="A")
     s.many("promo", "banner", 150, 3, path="/promo", variant="B")
     for i in range(80):
-        s.pageview([Seen("pricing-table", "banner", 1 if i < 20 else 0)], "/accounts", account=f"acct-{i:02d}")
+        s.pageview(
+            [Seen("pricing-table", "banner", 1 if i < 20 else 0)], "/accounts", account=f"acct-{i:02d}"
+        )
     _shops[server.url] = Shop(s.site, s.origin)
     return _shops[server.url]

@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from dashboard_seed import Seen, new_seeder, shop
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from ctrlens.dashboard.statistics import Arm, chance_to_beat, srm_p_value
+from dashboard_seed import Seen, new_seeder, shop
 
 
 def get(server, path: str, **params: Any) -> dict[str, Any]:
@@ -104,14 +104,23 @@ def test_an_empty_range_is_empty_not_an_error(server):
     assert body["elements"] == [] and body["totals"]["impressions"] == 0
     for path in ("variants", "accounts"):
         assert get(server, f"/api/sites/{s.site}/{path}", **{"from": "2020-01-01", "to": "2020-01-02"})
-    detail = get(server, f"/api/sites/{s.site}/elements/hero-signup", **{"from": "2020-01-01", "to": "2020-01-02"})
+    detail = get(
+        server, f"/api/sites/{s.site}/elements/hero-signup", **{"from": "2020-01-01", "to": "2020-01-02"}
+    )
     assert detail["found"] is False and sum(p["impressions"] for p in detail["series"]) == 0
 
 
-@pytest.mark.parametrize("params", [
-    {"from": "2024-02-30"}, {"from": "2024-03-02", "to": "2024-03-01"}, {"period": "1y"},
-    {"group": "account"}, {"kind": "popup"}, {"sort": "nonsense"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "2024-02-30"},
+        {"from": "2024-03-02", "to": "2024-03-01"},
+        {"period": "1y"},
+        {"group": "account"},
+        {"kind": "popup"},
+        {"sort": "nonsense"},
+    ],
+)
 def test_bad_parameters_are_a_readable_400(server, params):
     s = shop(server)
     r = server.client.get(f"/api/sites/{s.site}/elements", params=params, headers=server.auth)
@@ -135,11 +144,20 @@ def test_series_by_hour_and_day_sum_to_the_totals(server):
     assert (today["impressions"], today["clicks"]) == (800, 46)
     assert today["ctr_low"] < today["ctr"] < today["ctr_high"]
     assert day["series"][0]["ctr"] is None  # an empty day has no CTR, not 0%
-    hour = get(server, f"/api/sites/{s.site}/elements/hero-signup/series", interval="hour", period="today", variant="B")
+    hour = get(
+        server,
+        f"/api/sites/{s.site}/elements/hero-signup/series",
+        interval="hour",
+        period="today",
+        variant="B",
+    )
     assert len(hour["series"]) in (23, 24, 25)  # a day, in the site's zone (DST days differ)
     assert sum(p["clicks"] for p in hour["series"]) == 30
-    r = server.client.get(f"/api/sites/{s.site}/elements/hero-signup/series",
-                          params={"interval": "hour", "period": "90d"}, headers=server.auth)
+    r = server.client.get(
+        f"/api/sites/{s.site}/elements/hero-signup/series",
+        params={"interval": "hour", "period": "90d"},
+        headers=server.auth,
+    )
     assert r.status_code == 400
 
 
@@ -155,7 +173,11 @@ def test_element_detail_shows_three_ctrs_and_breakdowns(server):
     assert by["source"]["newsletter"]["impressions"] == 50
     assert by["page"]["/pricing"]["impressions"] == 800
     accounts = get(server, f"/api/sites/{s.site}/elements/pricing-table")["summary"]
-    assert (accounts["accounts_viewed"], accounts["accounts_clicked"], accounts["account_ctr"]) == (80, 20, 0.25)
+    assert (accounts["accounts_viewed"], accounts["accounts_clicked"], accounts["account_ctr"]) == (
+        80,
+        20,
+        0.25,
+    )
     rows = csv_rows(server, f"/api/sites/{s.site}/elements/hero-signup/breakdown", by="device")
     assert {r["value"]: int(r["impressions"]) for r in rows} == {"desktop": 700, "mobile": 100}
 
@@ -186,7 +208,9 @@ def test_compare_agrees_with_statsmodels_and_scipy(server):
     # Page views per arm on the pages where the element appeared: 400 each, a fair split.
     assert (c["control"]["pageviews"], c["treatment"]["pageviews"]) == (400, 400)
     assert c["srm_p_value"] == pytest.approx(1.0) and c["srm_warning"] is False
-    assert "B's hero-signup gets 87% more clicks per impression than A; 98% chance B is better" in c["sentence"]
+    assert (
+        "B's hero-signup gets 87% more clicks per impression than A; 98% chance B is better" in c["sentence"]
+    )
 
 
 def test_a_broken_split_is_flagged(server):
@@ -201,18 +225,27 @@ def test_a_broken_split_is_flagged(server):
 def test_variants_lists_elements_seen_in_two_or_more_variants(server):
     s = shop(server)
     rows = get(server, f"/api/sites/{s.site}/variants")["comparisons"]
-    assert {(r["element"], r["control"], r["treatment"]) for r in rows} == {("hero-signup", "A", "B"), ("promo", "A", "B")}
+    assert {(r["element"], r["control"], r["treatment"]) for r in rows} == {
+        ("hero-signup", "A", "B"),
+        ("promo", "A", "B"),
+    }
     flipped = get(server, f"/api/sites/{s.site}/variants", control="B")["comparisons"]
     hero = next(r for r in flipped if r["element"] == "hero-signup")
     assert (hero["control"], hero["treatment"], hero["verdict"]) == ("B", "A", "loser")
-    assert [r["sentence"] for r in csv_rows(server, f"/api/sites/{s.site}/variants")] == [r["sentence"] for r in rows]
+    assert [r["sentence"] for r in csv_rows(server, f"/api/sites/{s.site}/variants")] == [
+        r["sentence"] for r in rows
+    ]
 
 
 def test_compare_errors_are_readable(server):
     s = shop(server)
-    for params, status in (({}, 400), ({"element": "footer-link"}, 400), ({"element": "nope"}, 404),
-                           ({"element": "hero-signup", "treatment": "Z"}, 404),
-                           ({"element": "hero-signup", "control": "A", "treatment": "A"}, 400)):
+    for params, status in (
+        ({}, 400),
+        ({"element": "footer-link"}, 400),
+        ({"element": "nope"}, 404),
+        ({"element": "hero-signup", "treatment": "Z"}, 404),
+        ({"element": "hero-signup", "control": "A", "treatment": "A"}, 400),
+    ):
         r = server.client.get(f"/api/sites/{s.site}/compare", params=params, headers=server.auth)
         assert r.status_code == status, (params, r.text)
         assert r.json()["error"]
@@ -244,12 +277,14 @@ def test_elements_csv_has_the_json_rows(server, accept):
     path = f"/api/sites/{s.site}/elements"
     rows = get(server, path, group="variant")["elements"]
     if accept:
-        r = server.client.get(path, params={"group": "variant"}, headers={**server.auth, "Accept": "text/csv"})
+        r = server.client.get(
+            path, params={"group": "variant"}, headers={**server.auth, "Accept": "text/csv"}
+        )
         table = list(csv.DictReader(io.StringIO(r.text)))
     else:
         table = csv_rows(server, path, group="variant")
     assert len(table) == len(rows)
-    for line, row in zip(table, rows):
+    for line, row in zip(table, rows, strict=True):
         assert set(line) <= set(row)
         assert line == {k: as_csv(row[k]) for k in line}
 
@@ -267,9 +302,17 @@ def test_settings_round_trip_and_change_the_ratings(server):
     assert f'data-site="{s.site}"' in before["install_tag"] and before["retention_days"] > 0
     assert server.elements(s.site)["cta-1"]["rating"] == "good"
 
-    r = server.client.put(url, json={"thresholds": {"cta": {"good": 0.05}}, "min_impressions": 100,
-                                     "timezone": "Europe/Berlin", "origins": ["https://shop.example", "https://www.shop.example"],
-                                     "allow_bots": True}, headers=server.auth)
+    r = server.client.put(
+        url,
+        json={
+            "thresholds": {"cta": {"good": 0.05}},
+            "min_impressions": 100,
+            "timezone": "Europe/Berlin",
+            "origins": ["https://shop.example", "https://www.shop.example"],
+            "allow_bots": True,
+        },
+        headers=server.auth,
+    )
     assert r.status_code == 200, r.text
     after = r.json()
     assert after["thresholds"]["cta"] == {"good": 0.05, "poor": 0.015, "custom": True}
@@ -279,19 +322,22 @@ def test_settings_round_trip_and_change_the_ratings(server):
     assert get(server, url) == after
 
 
-@pytest.mark.parametrize("body", [
-    {"thresholds": {"cta": {"good": 0.01, "poor": 0.02}}},
-    {"thresholds": {"cta": {"good": 4}}},
-    {"thresholds": {"popup": {"good": 0.1}}},
-    {"origins": ["not a url"]},
-    {"origins": []},
-    {"timezone": "Mars/Olympus"},
-    {"min_impressions": 0},
-    {"allow_bots": "yes"},
-    {"retention_days": 30},
-    {"colour": "blue"},
-    ["not", "an", "object"],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"thresholds": {"cta": {"good": 0.01, "poor": 0.02}}},
+        {"thresholds": {"cta": {"good": 4}}},
+        {"thresholds": {"popup": {"good": 0.1}}},
+        {"origins": ["not a url"]},
+        {"origins": []},
+        {"timezone": "Mars/Olympus"},
+        {"min_impressions": 0},
+        {"allow_bots": "yes"},
+        {"retention_days": 30},
+        {"colour": "blue"},
+        ["not", "an", "object"],
+    ],
+)
 def test_settings_refuse_invalid_values(server, body):
     s = new_seeder(server)
     r = server.client.put(f"/api/sites/{s.site}/settings", json=body, headers=server.auth)
@@ -304,8 +350,15 @@ def test_live_check_and_rejections_are_visible(server):
     s.pageview([Seen("hero", "cta")])
     live = get(server, f"/api/sites/{s.site}/live")
     assert live["events"] == 1 and live["last_active_hour"]
-    r = server.post({"site": s.site, "pageview": "p", "url": "https://evil.example/", "events": [
-        {"id": "x", "type": "impression", "element": "hero"}]}, "https://evil.example")
+    r = server.post(
+        {
+            "site": s.site,
+            "pageview": "p",
+            "url": "https://evil.example/",
+            "events": [{"id": "x", "type": "impression", "element": "hero"}],
+        },
+        "https://evil.example",
+    )
     assert r.status_code == 403
     body = get(server, f"/api/sites/{s.site}/rejections")
     assert body["rejections"]["origin"] == 1
@@ -323,20 +376,22 @@ def test_days_are_the_sites_local_days(server, tz):
     today = datetime.now(ZoneInfo(tz)).date()
     yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
     assert server.elements(s.site, period="today")["hero"]["impressions"] == 1
-    assert server.elements(s.site, **{"from": today.isoformat(), "to": today.isoformat()})["hero"]["clicks"] == 1
+    assert (
+        server.elements(s.site, **{"from": today.isoformat(), "to": today.isoformat()})["hero"]["clicks"] == 1
+    )
     assert server.elements(s.site, **{"from": yesterday.isoformat(), "to": yesterday.isoformat()}) == {}
     assert server.elements(s.site, **{"from": tomorrow.isoformat(), "to": tomorrow.isoformat()}) == {}
     day = get(server, f"/api/sites/{s.site}/elements/hero/series", interval="day", period="7d")
     assert day["series"][-1]["start"] == today.isoformat() and day["series"][-1]["impressions"] == 1
 
 
-# -- the API as a whole ---------------------------------------------------------------------------------------
+# -- the API as a whole -----------------------------------------------------------------------------------
 
 
 def api_routes() -> list[tuple[str, set[str]]]:
-    from ctrlens.dashboard.api import routes
+    from ctrlens.dashboard.routes import api_routes
 
-    return [(re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path), set(r.methods or ()) - {"HEAD"}) for r in routes]
+    return [(re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path), set(r.methods or ()) - {"HEAD"}) for r in api_routes]
 
 
 def test_openapi_describes_every_route(server):
@@ -359,3 +414,125 @@ def test_every_api_route_requires_login(server):
         for method in methods:
             r = server.client.request(method, url)
             assert r.status_code == 401, (method, url, r.status_code)
+
+
+# -- one handler per page: both URLs, every rendering (docs/design.md §4 "Pages and API") -------------
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def page_twins(site: str) -> list[tuple[str, str, dict[str, str]]]:
+    """Each dashboard page, its /api twin, and a query both are asked with."""
+    week = {"period": "7d"}
+    return [
+        (f"/sites/{site}", f"/api/sites/{site}/elements", {"group": "variant", "variant": "A", **week}),
+        (
+            f"/sites/{site}/elements/hero-signup",
+            f"/api/sites/{site}/elements/hero-signup",
+            {"variant": "B", **week},
+        ),
+        (f"/sites/{site}/variants", f"/api/sites/{site}/variants", {"control": "B", **week}),
+        (f"/sites/{site}/accounts", f"/api/sites/{site}/accounts", {"element": "pricing-table", **week}),
+        (f"/sites/{site}/settings", f"/api/sites/{site}/settings", {}),
+        ("/", "/api/sites", {}),
+    ]
+
+
+def test_a_page_and_its_api_answer_the_same_json_and_csv(server):
+    s = shop(server)
+    for page, api, params in page_twins(s.site):
+        as_json = server.client.get(page, params={**params, "format": "json"}, headers=server.auth)
+        assert as_json.status_code == 200 and as_json.headers["content-type"] == "application/json", page
+        assert as_json.json() == get(server, api, **params), page
+        asked = server.client.get(page, params=params, headers={**server.auth, "Accept": "application/json"})
+        assert asked.json() == as_json.json(), page
+        assert "accept" in asked.headers["vary"].lower()
+    for page, api, params in page_twins(s.site)[:4]:
+        by_format = server.client.get(page, params={**params, "format": "csv"}, headers=server.auth)
+        by_accept = server.client.get(page, params=params, headers={**server.auth, "Accept": "text/csv"})
+        assert by_format.headers["content-type"].startswith("text/csv"), page
+        assert by_format.text == by_accept.text == csv_text_of(server, api, **params), page
+
+
+def csv_text_of(server, path: str, **params: Any) -> str:
+    r = server.client.get(path, params={**params, "format": "csv"}, headers=server.auth)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+    return r.text
+
+
+def test_the_api_url_gives_the_page_to_whoever_asks_for_html(server):
+    s = shop(server)
+    for page, api, params in page_twins(s.site)[:5]:
+        html = server.client.get(page, params=params, headers=server.auth)
+        assert html.headers["content-type"].startswith("text/html"), page
+        for asked in ({"format": "html"}, {}):
+            headers = {**server.auth, **({} if asked else {"Accept": BROWSER_ACCEPT})}
+            twin = server.client.get(api, params={**params, **asked}, headers=headers)
+            assert twin.status_code == 200 and twin.headers["content-type"].startswith("text/html"), (
+                api,
+                asked,
+            )
+            assert twin.text.count("<h1") == html.text.count("<h1") == 1
+    # A page without HTML (a data table of the element page) keeps to JSON for a browser.
+    r = server.client.get(
+        f"/api/sites/{s.site}/rejections", headers={**server.auth, "Accept": BROWSER_ACCEPT}
+    )
+    assert r.headers["content-type"] == "application/json"
+    r = server.client.get(f"/api/sites/{s.site}/live", params={"format": "csv"}, headers=server.auth)
+    assert r.status_code == 400 and r.json()["error"] == "format must be one of json"
+
+
+def test_errors_are_json_on_the_api_and_a_page_on_the_dashboard(server):
+    s = shop(server)
+    cases = [
+        (f"/api/sites/{s.site}/elements", {"period": "1y"}, {}, 400, "json"),
+        (f"/sites/{s.site}", {"period": "1y"}, {}, 400, "html"),
+        (f"/sites/{s.site}", {"period": "1y", "format": "json"}, {}, 400, "json"),
+        (f"/sites/{s.site}", {"period": "1y"}, {"Accept": "text/csv"}, 400, "json"),
+        (f"/sites/{s.site}", {"format": "xml"}, {}, 400, "html"),
+        ("/api/sites/no-such-site/elements", {}, {"Accept": BROWSER_ACCEPT}, 404, "json"),
+        ("/sites/no-such-site", {}, {}, 404, "html"),
+        ("/api/no-such-route", {}, {}, 404, "json"),
+        ("/no-such-route", {}, {}, 404, "html"),
+    ]
+    for path, params, headers, status, rendering in cases:
+        r = server.client.get(path, params=params, headers={**server.auth, **headers})
+        assert r.status_code == status, (path, params, r.text)
+        if rendering == "json":
+            assert r.headers["content-type"] == "application/json" and r.json()["error"], (path, params)
+        else:
+            assert r.headers["content-type"].startswith("text/html") and 'class="error"' in r.text, (
+                path,
+                params,
+            )
+    # Signed out: a browser is sent to sign in, a script gets a 401 it can read.
+    assert server.client.get(f"/sites/{s.site}", follow_redirects=False).status_code == 303
+    r = server.client.get(f"/sites/{s.site}", params={"format": "json"}, follow_redirects=False)
+    assert r.status_code == 401 and r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "query", "expected"),
+    [
+        ("/api/sites/s/elements", "", "", "json"),
+        ("/api/sites/s/elements", "*/*", "", "json"),
+        ("/api/sites/s/elements", BROWSER_ACCEPT, "", "html"),
+        ("/api/sites/s/elements", "text/html", "format=csv", "csv"),
+        ("/sites/s", "", "", "html"),
+        ("/sites/s", "*/*", "", "html"),
+        ("/sites/s", "application/json", "", "json"),
+        ("/sites/s", "application/json;q=0.5, text/csv", "", "csv"),
+        ("/sites/s", "text/html;q=0, */*", "", "json"),
+        ("/sites/s", "image/png", "", "html"),
+        ("/sites/s", "application/json;q=nonsense", "", "json"),
+    ],
+)
+def test_negotiation(path, accept, query, expected):
+    from starlette.requests import Request
+
+    from ctrlens.dashboard.negotiation import RENDERINGS, default_rendering, negotiate
+
+    headers = [(b"accept", accept.encode())] if accept else []
+    request = Request({"type": "http", "path": path, "query_string": query.encode(), "headers": headers})
+    assert negotiate(request, RENDERINGS, default_rendering(path)) == expected

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dashboard_seed import Seen, new_seeder, shop
 from playwright.sync_api import ConsoleMessage, Page, expect
+
+from dashboard_seed import Seen, new_seeder, shop
 
 
 def sign_in(page: Page, server, path: str) -> None:
@@ -37,7 +38,9 @@ def csp_violations(page: Page) -> Iterator[list[str]]:
 
 
 def row(page: Page, element: str):
-    return page.locator("table.elements tbody tr").filter(has=page.locator(f'td.element a:text-is("{element}")'))
+    return page.locator("table.elements tbody tr").filter(
+        has=page.locator(f'td.element a:text-is("{element}")')
+    )
 
 
 def cell_numbers(page: Page, element: str) -> tuple[int, int]:
@@ -50,7 +53,9 @@ def test_overview_shows_ratings_and_filters_live_in_the_url(server, page: Page, 
     sign_in(page, server, f"/sites/{s.site}")
     expect(page.locator("h1")).to_have_text("Elements")
     hero = row(page, "hero-signup")
-    expect(hero.locator(".badge")).to_have_text("Good")  # 46 / 800 = 5.75%, and the whole interval is above 4%
+    expect(hero.locator(".badge")).to_have_text(
+        "Good"
+    )  # 46 / 800 = 5.75%, and the whole interval is above 4%
     assert cell_numbers(page, "hero-signup") == (800, 46)
     # Colour and text: every badge names its rating.
     assert page.locator(".badge.rating-good").count() >= 1
@@ -94,7 +99,9 @@ def test_variants_page_compares_control_and_treatment(server, page: Page, csp_vi
     sign_in(page, server, f"/sites/{s.site}/variants")
     hero = page.locator("article.comparison").filter(has=page.locator("a:text-is('hero-signup')"))
     expect(hero.locator(".verdict-winner")).to_have_text("Winner")
-    expect(hero.locator(".sentence")).to_contain_text("B's hero-signup gets 87% more clicks per impression than A")
+    expect(hero.locator(".sentence")).to_contain_text(
+        "B's hero-signup gets 87% more clicks per impression than A"
+    )
     expect(hero.locator(".figures")).to_contain_text("0.033")
     promo = page.locator("article.comparison").filter(has=page.locator("a:text-is('promo')"))
     expect(promo.locator(".badge.srm")).to_contain_text("Sample ratio mismatch")
@@ -121,7 +128,9 @@ def test_csv_download_has_the_apis_rows(server, page: Page):
     assert download.suggested_filename == f"{s.site}-elements.csv"
     with open(download.path(), encoding="utf-8") as f:
         table = list(csv.DictReader(f))
-    api = server.client.get(f"/api/sites/{s.site}/elements", params={"group": "variant"}, headers=server.auth).json()
+    api = server.client.get(
+        f"/api/sites/{s.site}/elements", params={"group": "variant"}, headers=server.auth
+    ).json()
 
     def text(value: Any) -> str:
         if value is None:
@@ -142,7 +151,9 @@ def test_settings_form_saves_and_changes_ratings(server, page: Page, csp_violati
     seeder.many("signup", "cta", 400, 16)
     sign_in(page, server, f"/sites/{seeder.site}/settings")
     expect(page.locator("#install-tag")).to_contain_text(f'data-site="{seeder.site}"')
-    expect(page.locator(".live")).to_contain_text("416 events received in the last 5 minutes")  # 400 impressions, 16 clicks
+    expect(page.locator(".live")).to_contain_text(
+        "416 events received in the last 5 minutes"
+    )  # 400 impressions, 16 clicks
 
     page.fill("input[name=cta_good]", "five")
     page.click("button:has-text('Save settings')")
@@ -163,7 +174,9 @@ def test_settings_form_saves_and_changes_ratings(server, page: Page, csp_violati
 
 def test_settings_form_needs_its_csrf_token(server):
     seeder = new_seeder(server)
-    r = server.client.post(f"/sites/{seeder.site}/settings", data={"min_impressions": "1"}, headers=server.auth)
+    r = server.client.post(
+        f"/sites/{seeder.site}/settings", data={"min_impressions": "1"}, headers=server.auth
+    )
     assert r.status_code == 400
     settings = server.client.get(f"/api/sites/{seeder.site}/settings", headers=server.auth).json()
     assert settings["min_impressions"] == 200
@@ -175,9 +188,11 @@ def test_empty_ranges_show_an_empty_state(server, page: Page, csp_violations):
     old = "from=2020-01-01&to=2020-01-31"
     sign_in(page, server, f"/sites/{seeder.site}?{old}")
     expect(page.locator(".empty h2")).to_have_text("No impressions in this period")
-    for path, text in ((f"/elements/hero?{old}", "No impressions in this period"),
-                       (f"/variants?{old}", "No variants to compare in this period"),
-                       (f"/accounts?{old}", "No accounts in this period")):
+    for path, text in (
+        (f"/elements/hero?{old}", "No impressions in this period"),
+        (f"/variants?{old}", "No variants to compare in this period"),
+        (f"/accounts?{old}", "No accounts in this period"),
+    ):
         page.goto(f"{server.url}/sites/{seeder.site}{path}")
         expect(page.locator(".empty h2")).to_have_text(text)
     page.goto(f"{server.url}/sites/{seeder.site}?from=2020-02-31")
@@ -198,6 +213,7 @@ def test_failed_sign_ins_are_throttled_and_good_ones_are_not(databases):
     someone who knows the token signs in as often as they like. Its own server: the throttle
     would otherwise lock the shared one's test client out."""
     import httpx
+
     from harness import Server
 
     srv = Server(databases.new("sqlite")).start()
@@ -206,7 +222,9 @@ def test_failed_sign_ins_are_throttled_and_good_ones_are_not(databases):
             for _ in range(8):
                 page = client.get("/login")
                 csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-                r = client.post("/login", data={"csrf": csrf, "token": srv.token, "next": "/"}, follow_redirects=False)
+                r = client.post(
+                    "/login", data={"csrf": csrf, "token": srv.token, "next": "/"}, follow_redirects=False
+                )
                 assert r.status_code == 303
             statuses = []
             for _ in range(6):

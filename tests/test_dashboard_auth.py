@@ -29,7 +29,9 @@ def test_dashboard_page_redirects_to_login(server):
 def _login(client: httpx.Client, token: str, next_url: str = "/") -> httpx.Response:
     page = client.get(f"/login?next={next_url}")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    return client.post("/login", data={"csrf": csrf, "token": token, "next": next_url}, follow_redirects=False)
+    return client.post(
+        "/login", data={"csrf": csrf, "token": token, "next": next_url}, follow_redirects=False
+    )
 
 
 def test_login_with_the_token_opens_the_dashboard(server):
@@ -79,12 +81,21 @@ def test_token_reset_ends_old_tokens_and_sessions(fresh_db):
         with httpx.Client(base_url=srv.url) as client:
             assert _login(client, srv.token).status_code == 303
             assert client.get("/api/sites").status_code == 200
-            out = subprocess.run([*CTRLENS, "token", "reset", "--db", fresh_db], cwd=ROOT, env={**srv.env, "CTRLENS_TOKEN": ""},
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [*CTRLENS, "token", "reset", "--db", fresh_db],
+                cwd=ROOT,
+                env={**srv.env, "CTRLENS_TOKEN": ""},
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             new_token = out.strip().rsplit(" ", 1)[-1]
             time.sleep(5.5)  # the running server re-reads the token's hash every 5 s
             assert client.get("/api/sites").status_code == 401  # the old session is over
             assert srv.client.get("/api/sites", headers=srv.auth).status_code == 401
-            assert srv.client.get("/api/sites", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
+            assert (
+                srv.client.get("/api/sites", headers={"Authorization": f"Bearer {new_token}"}).status_code
+                == 200
+            )
     finally:
         srv.stop()

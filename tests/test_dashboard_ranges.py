@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import opened, private_loop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from ctrlens.dashboard.export import csv_text
 from ctrlens.dashboard.periods import parse_period
 from ctrlens.dashboard.ratings import DEFAULT_THRESHOLDS
 from ctrlens.dashboard.reports import element_row, sort_rows
+from harness import opened, private_loop
 
 # -- the range plan ---------------------------------------------------------------------------
 
@@ -69,13 +69,27 @@ START = (int(datetime(2025, 3, 25, tzinfo=UTC).timestamp()) // DAY) * DAY  # acr
 
 
 def stored(i: int, element: str, hour: int, click: bool, variant: str, page: str) -> list[StoredEvent]:
-    common = {"site": "range", "pageview": f"pv{i}", "element": element, "kind": "cta", "variant": variant,
-              "account": "", "page": page, "url": f"https://shop.example{page}", "referrer": "",
-              "source": "(direct)", "device": "desktop", "visitor": f"v{i}", "via_click": False}
+    common = {
+        "site": "range",
+        "pageview": f"pv{i}",
+        "element": element,
+        "kind": "cta",
+        "variant": variant,
+        "account": "",
+        "page": page,
+        "url": f"https://shop.example{page}",
+        "referrer": "",
+        "source": "(direct)",
+        "device": "desktop",
+        "visitor": f"v{i}",
+        "via_click": False,
+    }
     ts = (hour + 60) * 1000
     events = [StoredEvent(event_id=f"{i}-i", type="impression", ts_client=ts, ts_server=ts, **common)]
     if click:
-        events.append(StoredEvent(event_id=f"{i}-c", type="click", ts_client=ts + 5, ts_server=ts + 5, **common))
+        events.append(
+            StoredEvent(event_id=f"{i}-c", type="click", ts_client=ts + 5, ts_server=ts + 5, **common)
+        )
     return events
 
 
@@ -93,14 +107,16 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
         truth[(element, hour)][1] += click
     async with opened(fresh_db) as storage:
         for part in range(0, len(events), 1000):
-            await storage.write(WriteBatch(events[part:part + 1000]))
+            await storage.write(WriteBatch(events[part : part + 1000]))
         for tz in ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"):
             for _ in range(6):
                 first = date(2025, 3, 24) + timedelta(days=rng.randrange(20))
                 last = first + timedelta(days=rng.choice([0, 1, 3, 8, 15]))
                 period = parse_period({"from": first.isoformat(), "to": last.isoformat()}, tz)
-                got = {r["element"]: (r["impressions"], r["clicks"])
-                       for r in await storage.element_counts("range", period.hour_from, period.hour_to)}
+                got = {
+                    r["element"]: (r["impressions"], r["clicks"])
+                    for r in await storage.element_counts("range", period.hour_from, period.hour_to)
+                }
                 want: dict[str, list[int]] = defaultdict(lambda: [0, 0])
                 for (element, hour), (i, c) in truth.items():
                     if period.hour_from <= hour < period.hour_to:
@@ -119,7 +135,8 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
         filtered = await storage.element_days("range", START // DAY, START // DAY + 30, variant="A")
         assert sum(i for _, _, i, _ in filtered) < sum(i for _, _, i, _ in daily)
         weekly = await storage.db.fetch(
-            "SELECT element, week, SUM(impressions), SUM(clicks) FROM rollups_weekly GROUP BY element, week")
+            "SELECT element, week, SUM(impressions), SUM(clicks) FROM rollups_weekly GROUP BY element, week"
+        )
         per_week: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
         for (element, day), (i, c) in per_day.items():
             per_week[(element, (day + 3) // 7)][0] += i
@@ -127,7 +144,8 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
         assert {(e, int(w)): [int(i), int(c)] for e, w, i, c in weekly} == dict(per_week)
         hours = await storage.element_hours("range", "hero", START, START + 30 * DAY)
         assert {h["hour"]: [h["impressions"], h["clicks"]] for h in hours} == {
-            hour: v for (e, hour), v in truth.items() if e == "hero"}
+            hour: v for (e, hour), v in truth.items() if e == "hero"
+        }
 
 
 # -- periods --------------------------------------------------------------------------------------
@@ -156,8 +174,15 @@ def test_day_bounds_follow_the_zone_through_the_whole_range():
 
 def test_textbook_rates():
     def row(clicks: int, impressions: int, kind: str = "cta") -> dict:
-        counts = {"element": "e", "kind": kind, "impressions": impressions, "clicks": clicks,
-                  "total_clicks": clicks, "viewers": impressions, "clickers": clicks}
+        counts = {
+            "element": "e",
+            "kind": kind,
+            "impressions": impressions,
+            "clicks": clicks,
+            "total_clicks": clicks,
+            "viewers": impressions,
+            "clickers": clicks,
+        }
         return element_row(counts, None, 200)
 
     assert (row(16, 400)["ctr"], row(16, 400)["rating"]) == (0.04, "good")
@@ -165,8 +190,16 @@ def test_textbook_rates():
     assert row(150, 10_000)["rating_firm"] is False  # 1.5% is the poor line itself
     assert row(3, 100)["rating"] == "insufficient"
     summary = summarize_accounts(
-        [{"element": "e", "account": f"a{i}", "impressions": 3, "clicks": 1 if i < 20 else 0, "total_clicks": 1}
-         for i in range(80)]
+        [
+            {
+                "element": "e",
+                "account": f"a{i}",
+                "impressions": 3,
+                "clicks": 1 if i < 20 else 0,
+                "total_clicks": 1,
+            }
+            for i in range(80)
+        ]
     )
     assert (summary["accounts_viewed"], summary["accounts_clicked"], summary["account_ctr"]) == (80, 20, 0.25)
 
@@ -189,8 +222,8 @@ def test_sorting_puts_missing_values_last_and_ratings_in_order():
 
 
 def test_csv_cells_are_safe_for_spreadsheets():
-    text = csv_text([{"e": "=HYPERLINK(\"x\")", "n": -0.5, "ok": True, "pages": ["/a", "/b"], "none": None}])
-    assert text.splitlines()[1] == "\"'=HYPERLINK(\"\"x\"\")\",-0.5,true,/a; /b,"
+    text = csv_text([{"e": '=HYPERLINK("x")', "n": -0.5, "ok": True, "pages": ["/a", "/b"], "none": None}])
+    assert text.splitlines()[1] == '"\'=HYPERLINK(""x"")",-0.5,true,/a; /b,'
 
 
 def test_chart_geometry():

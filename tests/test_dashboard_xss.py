@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from dashboard_seed import Seen, new_seeder
 from playwright.sync_api import Dialog, Page, expect
+
+from dashboard_seed import Seen, new_seeder
 
 ELEMENT = '"><img src=x onerror=alert(1)>'
 VARIANT = "<script>alert(2)</script>"
 ACCOUNT = "'><svg onload=alert(3)>"
-PAGE = "/x\"><img/src=y/onerror=alert(4)>"
+PAGE = '/x"><img/src=y/onerror=alert(4)>'
 SOURCE = "<img/src=z/onerror=alert(5)>"
 NAME = "<img src=n onerror=alert(6)>Shop"
 
@@ -28,11 +29,23 @@ def test_no_stored_value_ever_runs(server, page: Page):
     assert r.status_code == 200
     for variant in (VARIANT, "B"):
         for i in range(3):
-            s.pageview([Seen(ELEMENT, "cta", 1 if i == 0 else 0)], PAGE, variant=variant, account=ACCOUNT,
-                       query=f"?utm_source={SOURCE}")
+            s.pageview(
+                [Seen(ELEMENT, "cta", 1 if i == 0 else 0)],
+                PAGE,
+                variant=variant,
+                account=ACCOUNT,
+                query=f"?utm_source={SOURCE}",
+            )
     # A rejected event keeps a sample of its request for the settings page.
-    bad = {"site": s.site, "pageview": "p", "url": "https://shop.example/", "events": [
-        {"id": "1", "type": "impression", "element": ELEMENT}, {"id": "2", "type": "nonsense", "element": VARIANT}]}
+    bad = {
+        "site": s.site,
+        "pageview": "p",
+        "url": "https://shop.example/",
+        "events": [
+            {"id": "1", "type": "impression", "element": ELEMENT},
+            {"id": "2", "type": "nonsense", "element": VARIANT},
+        ],
+    }
     assert server.post(bad, s.origin).status_code == 202
 
     dialogs: list[str] = []

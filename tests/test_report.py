@@ -13,8 +13,13 @@ from harness import CTRLENS, ROOT
 
 def report(server, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CTRLENS, "report", *args, "--db", server.db], cwd=ROOT, env={**server.env, "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=60, check=False,
+        [*CTRLENS, "report", *args, "--db", server.db],
+        cwd=ROOT,
+        env={**server.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -32,7 +37,9 @@ def test_report_prints_the_table_with_ratings(server):
 
 def test_report_json_and_csv_equal_the_api(server):
     s = shop(server)
-    api = server.client.get(f"/api/sites/{s.site}/elements", params={"group": "variant"}, headers=server.auth).json()
+    api = server.client.get(
+        f"/api/sites/{s.site}/elements", params={"group": "variant"}, headers=server.auth
+    ).json()
     expected = {(r["element"], r["variant"]): r for r in api["elements"]}
 
     out = report(server, s.site, "--group", "variant", "--format", "json")
@@ -44,20 +51,27 @@ def test_report_json_and_csv_equal_the_api(server):
     out = report(server, s.site, "--group", "variant", "--format", "csv", "--sort", "element")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [(r["element"], r["variant"]) for r in rows] == sorted(expected)
-    assert {(r["element"], r["variant"]): int(r["clicks"]) for r in rows} == {k: v["clicks"] for k, v in expected.items()}
+    assert {(r["element"], r["variant"]): int(r["clicks"]) for r in rows} == {
+        k: v["clicks"] for k, v in expected.items()
+    }
 
 
 def test_report_filters_and_ranges(server):
     s = shop(server)
     out = report(server, s.site, "--variant", "B", "--kind", "cta", "--format", "json")
-    assert [(r["element"], r["impressions"]) for r in json.loads(out.stdout)["elements"]] == [("hero-signup", 400)]
+    assert [(r["element"], r["impressions"]) for r in json.loads(out.stdout)["elements"]] == [
+        ("hero-signup", 400)
+    ]
     out = report(server, s.site, "--from", "2020-01-01", "--to", "2020-01-31")
     assert out.returncode == 0 and "No impressions" in out.stdout
 
 
 def test_report_errors_are_one_readable_line(server):
     out = report(server, "no-such-site")
-    assert out.returncode == 2 and out.stderr.strip() == "ctrlens: unknown site 'no-such-site'; see ctrlens site list"
+    assert (
+        out.returncode == 2
+        and out.stderr.strip() == "ctrlens: unknown site 'no-such-site'; see ctrlens site list"
+    )
     s = shop(server)
     out = report(server, s.site, "--from", "2024-13-01")
     assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr

@@ -18,6 +18,7 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
+from ctrlens.dashboard.experiments import summary_sentence
 from ctrlens.dashboard.statistics import (
     Z95,
     Arm,
@@ -26,7 +27,6 @@ from ctrlens.dashboard.statistics import (
     compare,
     difference_interval,
     srm_p_value,
-    summary_sentence,
     two_proportion_z_test,
     wilson_interval,
 )
