@@ -33,6 +33,11 @@ class Config:
     retention_days: int = 395
     secure_cookies: bool = False
     log_level: str = "info"
+    # Slow clients (ctrlens/server.py): seconds to send a request's head, then its body; and the
+    # most connections and requests in flight before answering 503.
+    header_timeout: float = 10.0
+    body_timeout: float = 20.0
+    max_connections: int = 1000
 
     @classmethod
     def load(
@@ -94,6 +99,9 @@ _ENV = {
     "retention_days": "CTRLENS_RETENTION_DAYS",
     "secure_cookies": "CTRLENS_SECURE_COOKIES",
     "log_level": "CTRLENS_LOG_LEVEL",
+    "header_timeout": "CTRLENS_HEADER_TIMEOUT",
+    "body_timeout": "CTRLENS_BODY_TIMEOUT",
+    "max_connections": "CTRLENS_MAX_CONNECTIONS",
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,7 +99,10 @@ def _with_storage(config: Config, work: Any, create: bool = True) -> Any:
         )
 
     async def run() -> Any:
-        storage = await open_storage(config.db)
+        try:
+            storage = await open_storage(config.db)
+        except Exception as exc:  # refused, unknown host, bad password, no such file: one line
+            raise ValueError(f"cannot open the database {redacted(config.db)}: {type(exc).__name__}: {exc}") from None
         try:
             return await work(storage)
         finally:
@@ -119,31 +121,16 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
-    import uvicorn
-
+    from ctrlens import server
     from ctrlens.app import create_app
 
-    options: dict[str, Any] = dict(
-        host=config.host,
-        port=config.port,
-        log_level=config.log_level,
-        proxy_headers=False,  # the client address comes from --trusted-proxy only
-        server_header=False,
-        # No access log: it would write every visitor's IP address (DESIGN §5).
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    # Open (and migrate) the database once before serving: a database that cannot be reached is
+    # one clear line here, not a traceback from every worker's startup.
+    _with_storage(config, lambda storage: asyncio.sleep(0))
     if config.workers > 1 and extra_routes is None:  # the demo's extra routes run in one process
-        # Migrate once here, before the workers race to; each worker then builds its own app.
-        _with_storage(config, lambda storage: asyncio.sleep(0))
-        os.environ.update(config.worker_environ())
-        print(f"ctrlens listening on http://{config.host}:{config.port}  "
-              f"(database: {redacted(config.db)}, {config.workers} workers)", flush=True)
-        uvicorn.run("ctrlens.cli:worker_app", factory=True, workers=config.workers, **options)
+        server.run(config, "ctrlens.cli:worker_app", workers_environ=config.worker_environ())
         return
-    app = create_app(config, extra_routes=extra_routes)
-    print(f"ctrlens listening on http://{config.host}:{config.port}  (database: {redacted(config.db)})", flush=True)
-    uvicorn.run(app, **options)
+    server.run(config, create_app(config, extra_routes=extra_routes))
 
 
 def worker_app() -> Any:
