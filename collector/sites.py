@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
+from zoneinfo import available_timezones
 
 from ctrlens.collector.errors import InvalidRequest
 
@@ -29,3 +31,15 @@ def validate_origins(origins: Iterable[str]) -> list[str]:
     if not cleaned:
         raise InvalidRequest("a site needs at least one allowed origin")
     return cleaned
+
+
+@cache
+def timezones() -> frozenset[str]:
+    """The IANA zone names of the system's zone database, and UTC."""
+    return frozenset(available_timezones() | {"UTC"})
+
+
+def validate_timezone(value: object) -> str:
+    if not isinstance(value, str) or value not in timezones():
+        raise InvalidRequest(f"timezone must be an IANA time zone name such as Europe/Berlin, got {value!r}")
+    return value

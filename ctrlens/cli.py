@@ -11,7 +11,7 @@ from typing import Any
 
 from ctrlens.collector.config import Config
 from ctrlens.collector.errors import CtrlensError
-from ctrlens.collector.sites import validate_origins, validate_site_key
+from ctrlens.collector.sites import validate_origins, validate_site_key, validate_timezone
 from ctrlens.collector.storage import Storage, is_postgres_url, open_storage, redacted
 
 
@@ -143,7 +143,7 @@ def worker_app() -> Any:
 def _site_add(config: Config, args: argparse.Namespace) -> int:
     key = validate_site_key(args.key)
     origins = validate_origins(args.origins)
-    settings = {"timezone": args.timezone} if args.timezone else {}
+    settings = {"timezone": validate_timezone(args.timezone)} if args.timezone else {}
 
     async def work(storage: Storage) -> None:
         if await storage.get_site(key):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
 
 from ctrlens.collector.errors import InvalidRequest
 from ctrlens.collector.events import KINDS
-from ctrlens.collector.sites import validate_origins
+from ctrlens.collector.sites import timezones as zone_names
+from ctrlens.collector.sites import validate_origins, validate_timezone
 from ctrlens.collector.storage import Site
 from ctrlens.dashboard.periods import zone
 from ctrlens.dashboard.ratings import (
@@ -29,7 +29,7 @@ MAX_MIN_IMPRESSIONS = 10_000_000
 
 @lru_cache(maxsize=1)
 def timezones() -> list[str]:
-    return sorted(available_timezones() | {"UTC"})
+    return sorted(zone_names())
 
 
 def site_timezone(site: Site) -> str:
@@ -64,13 +64,6 @@ def settings_json(site: Site, retention_days: int, collector_url: str) -> dict[s
         "retention_days": retention_days,
         "install_tag": install_tag(collector_url, site.key),
     }
-
-
-def _timezone(value: Any) -> str:
-    if not isinstance(value, str) or value not in timezones():
-        raise InvalidRequest(f"timezone must be an IANA time zone name such as Europe/Berlin, got {value!r}")
-    ZoneInfo(value)
-    return value
 
 
 def _min_impressions(value: Any) -> int:
@@ -119,7 +112,7 @@ def apply_changes(site: Site, changes: Any) -> tuple[str, list[str], dict[str, A
         origins = sorted(set(validate_origins(changes["origins"])))
     settings = dict(site.settings)
     if "timezone" in changes:
-        settings["timezone"] = _timezone(changes["timezone"])
+        settings["timezone"] = validate_timezone(changes["timezone"])
     if "min_impressions" in changes:
         settings["min_impressions"] = _min_impressions(changes["min_impressions"])
     if "thresholds" in changes:

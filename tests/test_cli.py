@@ -73,3 +73,15 @@ def test_the_demo_keeps_its_token_across_restarts(tmp_path: Path) -> None:
     assert ctrlens("token", "reset", "--db", ".ctrlens/demo.db", cwd=tmp_path).returncode == 0
     third, output = _demo_token(tmp_path)
     assert third != first and "no longer works" in output
+
+
+def test_site_add_refuses_a_time_zone_the_system_does_not_know(tmp_path: Path) -> None:
+    result = ctrlens("site", "add", "shop", "--origin", "https://shop.example", "--timezone", "Mars/Olympus",
+                     "--db", "x.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ctrlens: timezone must be an IANA time zone name such as Europe/Berlin, got 'Mars/Olympus'"
+    )
+    ok = ctrlens("site", "add", "shop", "--origin", "https://shop.example", "--timezone", "Asia/Kolkata",
+                 "--db", "x.db", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
