@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from ctrlens.collector.storage import open_storage
 
 SITE = "bench"
-TOKEN = "bench-token"
+TOKEN = "bench-token-" + secrets.token_hex(16)
 HOUR, DAY = 3600, 86400
 KINDS = ("cta", "banner", "link", "nav")
 DEVICES = (("desktop", 0.58), ("mobile", 0.36), ("tablet", 0.06))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -25,10 +26,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ctrlens.demo import DEMO_SITE, simulate_traffic
 from ctrlens.collector.storage import open_storage
+from ctrlens.demo import DEMO_SITE, simulate_traffic
 
-TOKEN = "screenshot-token"
+TOKEN = "screenshot-token-" + secrets.token_hex(16)
 MAX_HEIGHT = 1500
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 

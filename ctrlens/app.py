@@ -25,6 +25,7 @@ from ctrlens.collector.config import Config
 from ctrlens.collector.errors import CtrlensError
 from ctrlens.collector.ingest import Collector, preflight
 from ctrlens.collector.metrics import Metrics
+from ctrlens.collector.ratelimit import ClientAddress
 from ctrlens.collector.storage import Storage, open_storage
 from ctrlens.collector.tracker import Scripts
 from ctrlens.collector.writer import Writer
@@ -118,10 +119,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _log_to_stderr(config.log_level)
         store = storage or await open_storage(config.db)
-        new_token = await ensure_token(store, config.token)
+        new_token, replaced = await ensure_token(store, config.token)
         if new_token:
             # Printed once, on the very first start; only its hash is stored.
             print(f"\n  ctrlens admin token (shown once, keep it safe): {new_token}\n", flush=True)
+        if replaced:
+            log.warning("CTRLENS_TOKEN differs from the stored admin token: it replaces it, and every "
+                        "session ends (a `ctrlens token reset` is undone while CTRLENS_TOKEN is set)")
         writer = Writer(
             store,
             config.batch_window_ms,
@@ -135,7 +139,7 @@ def create_app(
         app.state.writer = writer
         app.state.metrics = metrics
         app.state.collector = Collector(config, store, writer, metrics)
-        app.state.auth = Auth(store)
+        app.state.auth = Auth(store, addresses=ClientAddress(config.trusted_proxies))
         app.state.session_secret = await session_secret(store)
         retention = asyncio.create_task(_retention(store, config.retention_days))
         # Everything built so far lives as long as the process: keep it out of the collector's

@@ -123,6 +123,10 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
     from ctrlens import server
     from ctrlens.app import create_app
+    from ctrlens.dashboard.auth import check_token_strength
+
+    if config.token:
+        check_token_strength(config.token)
 
     # Open (and migrate) the database once before serving: a database that cannot be reached is
     # one clear line here, not a traceback from every worker's startup.
@@ -135,9 +139,12 @@ def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
 
 def worker_app() -> Any:
     """The application of one `ctrlens serve --workers N` process; uvicorn calls this."""
+    from ctrlens import server
     from ctrlens.app import create_app
 
-    return create_app(Config.from_worker_environ())
+    config = Config.from_worker_environ()
+    server.use_deadlines(config)
+    return create_app(config)
 
 
 def _site_add(config: Config, args: argparse.Namespace) -> int:
@@ -168,6 +175,11 @@ def _site_list(config: Config, args: argparse.Namespace) -> int:
 def _token_reset(config: Config, args: argparse.Namespace) -> int:
     from ctrlens.dashboard.auth import reset_token
 
+    if config.token:
+        raise ValueError(
+            "CTRLENS_TOKEN is set: the server would bring that token back at its next start. "
+            "Change or unset CTRLENS_TOKEN instead of resetting the token"
+        )
     token = _with_storage(config, reset_token, create=False)
     print(f"new admin token (shown once): {token}")
     return 0

@@ -67,13 +67,12 @@ class ReadDeadlines(HttpToolsProtocol):
             self.transport.close()
 
 
-def deadline_protocol(config: Config) -> type[ReadDeadlines]:
-    """The protocol class with this configuration's deadlines (uvicorn takes a class)."""
-    return type(
-        "ReadDeadlines",
-        (ReadDeadlines,),
-        {"header_timeout": config.header_timeout, "body_timeout": config.body_timeout},
-    )
+def use_deadlines(config: Config) -> None:
+    """Give the protocol this configuration's deadlines. uvicorn takes a class, and with several
+    workers hands it to each worker process by name, so each process sets them on the class:
+    here before serving, and in `worker_app` for the workers."""
+    ReadDeadlines.header_timeout = config.header_timeout
+    ReadDeadlines.body_timeout = config.body_timeout
 
 
 def uvicorn_options(config: Config) -> dict[str, Any]:
@@ -88,7 +87,7 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         timeout_graceful_shutdown=30,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         limit_concurrency=config.max_connections,
-        http=deadline_protocol(config),
+        http=ReadDeadlines,
     )
 
 
@@ -102,19 +101,26 @@ def check_port(config: Config) -> None:
         try:
             probe.bind((config.host, config.port))
         except OSError as exc:
-            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
-            raise ValueError(f"{config.host}:{config.port} {reason}: choose another --port or --host") from None
+            reason = (
+                "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            )
+            raise ValueError(
+                f"{config.host}:{config.port} {reason}: choose another --port or --host"
+            ) from None
 
 
 def run(config: Config, app: Any, *, workers_environ: dict[str, str] | None = None) -> None:
     """Serve `app` (or, with `workers_environ`, the import string of a factory in each worker)."""
     check_port(config)
+    use_deadlines(config)
     options = uvicorn_options(config)
     where = f"http://{config.host}:{config.port}"
     if workers_environ is not None:
         os.environ.update(workers_environ)
-        print(f"ctrlens listening on {where}  (database: {redacted(config.db)}, {config.workers} workers)",
-              flush=True)
+        print(
+            f"ctrlens listening on {where}  (database: {redacted(config.db)}, {config.workers} workers)",
+            flush=True,
+        )
         uvicorn.run(app, factory=True, workers=config.workers, **options)
         return
     print(f"ctrlens listening on {where}  (database: {redacted(config.db)})", flush=True)

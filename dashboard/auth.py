@@ -1,14 +1,21 @@
 """Login with the admin token: session cookie for people, `Authorization: Bearer` for scripts.
 
 The token is never stored, only its SHA-256; comparisons are constant-time. Failed logins are
-limited per client address (a guesser gets a few tries a minute; someone who knows the token is
-never locked out by their own sign-ins); every form carries a CSRF token bound to the session.
+limited per client address, the real one behind a trusted proxy (a guesser gets a few tries a
+minute; nobody else's failures lock a user out). Every form carries a CSRF token bound to the
+session; a cookie-authenticated write to the JSON API must be JSON from the dashboard's own origin.
+
+Sessions (docs/design.md §6): the signed cookie holds the user, the server-side session
+generation and when it was opened, nothing derived from the token. Signing out, resetting the
+token or changing it through CTRLENS_TOKEN starts a new generation, which ends every session; a
+session also ends `SESSION_LIFETIME` after sign-in however active it is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -19,14 +26,27 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ctrlens.collector.errors import InvalidRequest, RateLimited, Unauthorized
-from ctrlens.collector.ratelimit import bucket_key
+from ctrlens.collector.errors import (
+    CtrlensError,
+    InvalidRequest,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from ctrlens.collector.ratelimit import ClientAddress, bucket_key
 from ctrlens.collector.storage import Storage
 from ctrlens.dashboard.negotiation import wants_html
 
 TOKEN_KEY = "admin_token_sha256"
+GENERATION_KEY = "session_generation"
 TOKEN_CACHE_SECONDS = 5.0
 SECRET_KEY = "session_secret"
+#: A session ends this long after sign-in, however active (an absolute lifetime).
+SESSION_LIFETIME = 7 * 24 * 3600
+#: The least strength of a token given by CTRLENS_TOKEN (a generated one has 192 bits).
+MIN_TOKEN_BITS = 128
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -35,25 +55,57 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def ensure_token(storage: Storage, configured: str | None) -> str | None:
-    """Make the admin token exist. Returns a newly generated token (to print once), else None.
+def token_bits(token: str) -> float:
+    """An upper estimate of a token's strength: its length times log2 of the alphabet its
+    characters are drawn from (lower case, upper case, digits, other printable)."""
+    classes = (str.islower, str.isupper, str.isdigit)
+    alphabet = sum(size for size, test in zip((26, 26, 10), classes, strict=True) if any(map(test, token)))
+    alphabet += 33 if any(not (c.isalnum() and c.isascii()) for c in token) else 0
+    return len(token) * math.log2(alphabet) if alphabet > 1 else 0.0
+
+
+def check_token_strength(token: str) -> None:
+    if token_bits(token) < MIN_TOKEN_BITS or len(set(token)) < 8:
+        raise CtrlensError(
+            f"CTRLENS_TOKEN is too weak: use at least {MIN_TOKEN_BITS} bits, for example "
+            "$(openssl rand -hex 24)",
+            status=400,
+        )
+
+
+async def ensure_token(storage: Storage, configured: str | None) -> tuple[str | None, bool]:
+    """Make the admin token exist. Returns a newly generated token (to print once) or None, and
+    whether a configured token replaced a different stored one (every session then ends).
 
     A token given by CTRLENS_TOKEN always wins and replaces the stored hash.
     """
     if configured:
+        check_token_strength(configured)
+        if await storage.get_meta(TOKEN_KEY) == digest(configured):
+            return None, False
+        replaced = await storage.get_meta(TOKEN_KEY) is not None
         await storage.set_meta(TOKEN_KEY, digest(configured))
-        return None
+        await new_generation(storage)
+        return None, replaced
     if await storage.get_meta(TOKEN_KEY):
-        return None
+        return None, False
     token = secrets.token_urlsafe(24)
     stored = await storage.meta_default(TOKEN_KEY, digest(token))
-    return token if stored == digest(token) else None
+    return (token if stored == digest(token) else None), False
 
 
 async def reset_token(storage: Storage) -> str:
     token = secrets.token_urlsafe(24)
     await storage.set_meta(TOKEN_KEY, digest(token))
+    await new_generation(storage)
     return token
+
+
+async def new_generation(storage: Storage) -> str:
+    """End every session: cookies of an older generation are refused."""
+    generation = secrets.token_urlsafe(16)
+    await storage.set_meta(GENERATION_KEY, generation)
+    return generation
 
 
 async def session_secret(storage: Storage) -> str:
@@ -92,43 +144,94 @@ class LoginThrottle:
 
 
 class Auth:
-    def __init__(self, storage: Storage, throttle: LoginThrottle | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        throttle: LoginThrottle | None = None,
+        addresses: ClientAddress | None = None,
+    ) -> None:
         self.storage = storage
         self.throttle = throttle or LoginThrottle()
+        self.addresses = addresses or ClientAddress(())
         self._digest = ""
+        self._generation = ""
         self._read_at = -TOKEN_CACHE_SECONDS
 
-    async def token_digest(self) -> str:
-        # Re-read now and then: `ctrlens token reset` in another process takes effect here too.
+    async def _refresh(self) -> None:
+        # Re-read now and then: a token reset or a sign-out in another process takes effect here too.
         now = time.monotonic()
         if now - self._read_at >= TOKEN_CACHE_SECONDS:
             self._digest = await self.storage.get_meta(TOKEN_KEY) or ""
+            self._generation = await self.storage.get_meta(GENERATION_KEY) or ""
+            if not self._generation:
+                self._generation = await self.storage.meta_default(GENERATION_KEY, secrets.token_urlsafe(16))
             self._read_at = now
+
+    async def token_digest(self) -> str:
+        await self._refresh()
         return self._digest
 
+    def client(self, request: Request) -> str:
+        """The client's address, the real one behind a trusted proxy: what the throttle counts by."""
+        peer = request.client.host if request.client else ""
+        return self.addresses.resolve(peer, request.headers.get("x-forwarded-for"))
+
     async def sign_in(self, request: Request) -> None:
-        """A session is bound to the token it was opened with: a token reset ends every session."""
+        await self._refresh()
         request.session.clear()
-        request.session["user"] = "admin"
-        request.session["token"] = (await self.token_digest())[:16]
+        request.session.update(user="admin", generation=self._generation, since=int(time.time()))
+
+    async def sign_out(self, request: Request) -> None:
+        request.session.clear()
+        await new_generation(self.storage)
+        self._read_at = -TOKEN_CACHE_SECONDS
 
     async def check(self, token: str) -> bool:
         expected = await self.token_digest()
         return bool(expected) and hmac.compare_digest(digest(token), expected)
 
-    async def authenticated(self, request: Request) -> bool:
+    async def authenticated(self, request: Request) -> str | None:
+        """How the request is signed in: "bearer", "session", or None."""
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            client = request.client.host if request.client else ""
+            client = self.client(request)
             if self.throttle.blocked(client):
                 raise RateLimited("too many failed sign-ins from this address; retry in a minute", 60)
             if await self.check(header[7:].strip()):
-                return True
+                return "bearer"
             self.throttle.failed(client)
-            return False
-        if request.session.get("user") != "admin":
-            return False
-        return request.session.get("token") == (await self.token_digest())[:16]
+            return None
+        session = request.session
+        if session.get("user") != "admin" or not isinstance(session.get("since"), int):
+            return None
+        if time.time() - session["since"] >= SESSION_LIFETIME:
+            return None
+        await self._refresh()
+        return "session" if hmac.compare_digest(str(session.get("generation", "")), self._generation) else None
+
+
+def check_api_write(request: Request, how: str) -> None:
+    """A write through the JSON API (CSRF, docs/design.md §6): its body must be JSON, which a
+    cross-site form cannot send, and with a session cookie it must come from this origin.
+    Bearer-token requests carry no ambient credential and are exempt from the origin check."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in FORM_TYPES and not request.url.path.startswith("/api/"):
+        return  # a dashboard form: its handler checks the form's CSRF token (check_csrf)
+    if content_type != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    if how == "bearer":
+        return
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site is not None:
+        allowed = site == "same-origin"
+    else:
+        allowed = origin is not None and origin == f"{request.url.scheme}://{request.url.netloc}"
+    if not allowed:
+        raise CtrlensError("cross-site request refused: write through the dashboard or with a bearer token",
+                           status=403)
 
 
 def csrf_token(request: Request) -> str:
@@ -149,10 +252,16 @@ async def check_csrf(request: Request) -> dict[str, str]:
 
 
 def safe_next(target: str | None) -> str:
-    """Only redirect to paths on this host after login."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """Only redirect to paths on this host after login. Browsers drop tabs and newlines from a
+    URL and read a backslash as a slash, so `/\\evil.example` or `/\t/evil.example` would become
+    scheme-relative: anything with a control character or a backslash goes to the start page."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return "/"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return "/"
     parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.path.startswith("//"):
+        return "/"
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
@@ -162,7 +271,9 @@ def login_required(handler: Handler) -> Handler:
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
         auth: Auth = request.app.state.auth
-        if await auth.authenticated(request):
+        how = await auth.authenticated(request)
+        if how is not None:
+            check_api_write(request, how)
             return await handler(request)
         if not wants_html(request):
             raise Unauthorized("sign in or send Authorization: Bearer <token>")

@@ -15,8 +15,9 @@ from harness import CTRLENS, free_port
 
 def ctrlens(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CTRLENS_")}
-    return subprocess.run([*CTRLENS, *args], cwd=cwd, env={**clean, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*CTRLENS, *args], cwd=cwd, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_every_command_uses_the_database_named_by_ctrlens_db(tmp_path: Path) -> None:
@@ -43,8 +44,14 @@ def test_reading_commands_refuse_a_missing_database_instead_of_creating_one(tmp_
 def _demo_token(cwd: Path) -> tuple[str, str]:
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CTRLENS_")}
-    demo = subprocess.Popen([*CTRLENS, "demo", "--port", str(port), "--days", "1"], cwd=cwd, env=clean,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        [*CTRLENS, "demo", "--port", str(port), "--days", "1"],
+        cwd=cwd,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -76,12 +83,32 @@ def test_the_demo_keeps_its_token_across_restarts(tmp_path: Path) -> None:
 
 
 def test_site_add_refuses_a_time_zone_the_system_does_not_know(tmp_path: Path) -> None:
-    result = ctrlens("site", "add", "shop", "--origin", "https://shop.example", "--timezone", "Mars/Olympus",
-                     "--db", "x.db", cwd=tmp_path)
+    result = ctrlens(
+        "site",
+        "add",
+        "shop",
+        "--origin",
+        "https://shop.example",
+        "--timezone",
+        "Mars/Olympus",
+        "--db",
+        "x.db",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "ctrlens: timezone must be an IANA time zone name such as Europe/Berlin, got 'Mars/Olympus'"
     )
-    ok = ctrlens("site", "add", "shop", "--origin", "https://shop.example", "--timezone", "Asia/Kolkata",
-                 "--db", "x.db", cwd=tmp_path)
+    ok = ctrlens(
+        "site",
+        "add",
+        "shop",
+        "--origin",
+        "https://shop.example",
+        "--timezone",
+        "Asia/Kolkata",
+        "--db",
+        "x.db",
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr

@@ -53,7 +53,8 @@ class InProcess:
         storage = await open_storage(self.db)
         await storage.add_site(SITE, "Fuzz", [ORIGIN])
         self.storage = storage
-        self.app = create_app(Config(db=self.db, rate_limit=0, token="fuzz-token"), storage=storage)
+        token = "fuzz-token-" + "0123456789abcdef" * 2
+        self.app = create_app(Config(db=self.db, rate_limit=0, token=token), storage=storage)
         async with self.app.router.lifespan_context(self.app):
             transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=True)
             async with httpx.AsyncClient(transport=transport, base_url="http://collector") as client:

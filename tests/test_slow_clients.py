@@ -26,8 +26,9 @@ BODY_TIMEOUT = 2.0
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = str(tmp_path_factory.mktemp("slow") / "slow.db")
-    server = Server(db, env={"CTRLENS_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
-                             "CTRLENS_BODY_TIMEOUT": str(BODY_TIMEOUT)}).start()
+    server = Server(
+        db, env={"CTRLENS_HEADER_TIMEOUT": str(HEADER_TIMEOUT), "CTRLENS_BODY_TIMEOUT": str(BODY_TIMEOUT)}
+    ).start()
     yield server
     server.stop()
 
@@ -79,7 +80,9 @@ def test_an_idle_connection_that_never_speaks_is_closed(guarded: Server) -> None
 def test_a_trickled_body_is_cut_off_at_the_body_deadline(guarded: Server) -> None:
     sock = _connect(guarded)
     try:
-        sock.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 60000\r\n\r\n{")
+        sock.sendall(
+            b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 60000\r\n\r\n{"
+        )
         started = time.monotonic()
         closed = False
         while time.monotonic() - started < BODY_TIMEOUT + 3:
@@ -111,7 +114,9 @@ def test_a_normal_request_after_a_pause_on_a_kept_alive_connection_still_works(g
 
 def _serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTRLENS_")}
-    return subprocess.run([*CTRLENS, "serve", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [*CTRLENS, "serve", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_an_unreachable_postgresql_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
@@ -130,5 +135,8 @@ def test_a_port_in_use_is_one_line_before_anything_says_listening(tmp_path: Path
         port = taken.getsockname()[1]
         result = _serve("--db", str(tmp_path / "x.db"), "--port", str(port), cwd=tmp_path)
     assert result.returncode != 0
-    assert result.stderr.strip() == f"ctrlens: 127.0.0.1:{port} is already in use: choose another --port or --host"
+    assert (
+        result.stderr.strip()
+        == f"ctrlens: 127.0.0.1:{port} is already in use: choose another --port or --host"
+    )
     assert "listening" not in result.stdout

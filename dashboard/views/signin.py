@@ -16,7 +16,7 @@ async def login(request: Request) -> Response:
     status = 200
     if request.method == "POST":
         form = await check_csrf(request)
-        client = request.client.host if request.client else ""
+        client = auth.client(request)
         if auth.throttle.blocked(client):
             error, status = "Too many failed attempts. Wait a minute and try again.", 429
         elif await auth.check(form.get("token", "")):
@@ -30,5 +30,6 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await check_csrf(request)
-    request.session.clear()
+    auth: Auth = request.app.state.auth
+    await auth.sign_out(request)
     return RedirectResponse("/login", status_code=303)
