@@ -13,6 +13,10 @@ PRESET_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 
 DAY = 86400
 DEFAULT_PRESET = "30d"
 MAX_DAYS = 3 * 366
+# The dates a period may name: wide enough for any real data, narrow enough that a period, the one
+# before it and their UTC hours stay far from the limits of `date` (a bad date is a 400, never a 500).
+FIRST_DATE = date(1971, 1, 1)
+LAST_DATE = date(2199, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ def parse_period(params: dict[str, str], tz: str, today: date | None = None) -> 
             last = date.fromisoformat(end) if end else today
         except ValueError:
             raise InvalidRequest("from and to must be dates as YYYY-MM-DD") from None
+        if not (FIRST_DATE <= first <= LAST_DATE and FIRST_DATE <= last <= LAST_DATE):
+            raise InvalidRequest(f"from and to must be dates from {FIRST_DATE} to {LAST_DATE}")
         if last < first:
             raise InvalidRequest("to must not be before from")
         if (last - first).days > MAX_DAYS:

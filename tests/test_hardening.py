@@ -231,3 +231,25 @@ def test_login_form_redirect_refuses_a_backslash_target(server: Server) -> None:
 def test_the_readme_says_origin_is_not_authentication() -> None:
     text = (ROOT / "README.md").read_text()
     assert "`Origin` is not authentication" in text
+
+
+@pytest.mark.parametrize("query", [
+    "from=9999-12-30&to=9999-12-31", "from=0001-01-01&to=0001-01-02", "from=0001-01-01",
+    "to=9999-12-31", "from=1970-01-01&to=1970-01-05",
+])
+def test_dates_out_of_range_are_a_readable_400_never_a_500(server: Server, query: str) -> None:
+    site = server.new_site(["https://shop.example"])
+    for path in (f"/api/sites/{site}/elements", f"/api/sites/{site}/variants", f"/sites/{site}"):
+        r = server.client.get(f"{path}?{query}", headers=server.auth)
+        assert r.status_code == 400, (path, r.status_code)
+    api = server.client.get(f"/api/sites/{site}/elements?{query}", headers=server.auth)
+    assert "from and to must be dates from 1971-01-01 to 2199-12-31" in api.json()["error"]
+
+
+def test_csv_cells_starting_a_formula_after_spaces_are_made_inert() -> None:
+    from ctrlens.dashboard.export import csv_text
+
+    text = csv_text([{"element": "  =HYPERLINK(\"http://evil.example\")"}, {"element": " @SUM(1)"},
+                     {"element": "-1.5"}], ["element"])
+    lines = text.splitlines()
+    assert lines[1].startswith("\"'  =HYPERLINK") and lines[2] == "' @SUM(1)" and lines[3] == "-1.5"
