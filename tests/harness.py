@@ -42,6 +42,17 @@ BROWSER_UA = (
 )
 
 
+def clean_copy(destination: Path) -> Path:
+    """This checkout as a user would get it: the tracked tree (links kept) without virtualenvs,
+    build leftovers, caches or databases. An old egg-info's file list, for one, would hide a
+    missing package-data pattern from a wheel built here."""
+    shutil.copytree(ROOT, destination, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "node_modules", "__pycache__", ".*cache", ".ctrlens",
+        "test-results", "*.db", "*.db-wal", "*.db-shm",
+    ))
+    return destination
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

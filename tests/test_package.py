@@ -11,7 +11,6 @@ here is ctrlens's own files, not pip's resolver.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,22 +21,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import ROOT, free_port
+from harness import clean_copy, free_port
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Built from a copy without this checkout's build leftovers (an old egg-info's file list
-    # would hide a missing package-data pattern).
-    source = tmp_path_factory.mktemp("source") / "ctrlens"
-    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "node_modules", "__pycache__", ".*cache", ".ctrlens",
-        "test-results",
-    ))
+    source = clean_copy(tmp_path_factory.mktemp("source") / "ctrlens")
     out = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
-        capture_output=True, text=True, cwd=out,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=out,
     )
     assert build.returncode == 0, build.stdout + build.stderr
     noise = [line for line in (build.stdout + build.stderr).splitlines() if "warn" in line.lower()]
@@ -51,9 +56,19 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(home / "bin" / "python"), "install", "-q",
-         "--no-deps", str(wheel)],
-        check=True, cwd=home,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(home / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+        cwd=home,
     )
     # The dependencies, from this environment (see the module docstring); appended after the
     # venv's own site-packages, so `ctrlens` itself comes from the wheel.
@@ -66,10 +81,14 @@ def test_the_wheel_has_one_top_level_name_and_the_run_time_files(wheel: Path) ->
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"ctrlens"}
-    for needed in ("ctrlens/snippet/dist/ctr.js", "ctrlens/examples/site/a/index.html",
-                   "ctrlens/dashboard/templates/base.html", "ctrlens/dashboard/static/style.css",
-                   "ctrlens/collector/storage/schema/sqlite/001_init.sql",
-                   "ctrlens/collector/storage/schema/postgres/001_init.sql"):
+    for needed in (
+        "ctrlens/snippet/dist/ctr.js",
+        "ctrlens/examples/site/a/index.html",
+        "ctrlens/dashboard/templates/base.html",
+        "ctrlens/dashboard/static/style.css",
+        "ctrlens/collector/storage/schema/sqlite/001_init.sql",
+        "ctrlens/collector/storage/schema/postgres/001_init.sql",
+    ):
         assert needed in names, needed
 
 
@@ -77,7 +96,10 @@ def test_ctrlens_demo_runs_from_a_normal_install(venv: Path, tmp_path: Path) -> 
     python = venv / "bin" / "python"
     where = subprocess.run(
         [python, "-c", "import ctrlens.app; print(ctrlens.app.__file__)"],
-        capture_output=True, text=True, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
     ).stdout.strip()
     assert where.startswith(str(venv)), where  # the installed copy, not this checkout
 
@@ -85,7 +107,10 @@ def test_ctrlens_demo_runs_from_a_normal_install(venv: Path, tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTRLENS_")}
     demo = subprocess.Popen(
         [venv / "bin" / "ctrlens", "demo", "--port", str(port), "--days", "1"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"

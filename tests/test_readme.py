@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import ROOT, free_port
+from harness import ROOT, clean_copy, free_port
 
 README = ROOT / "README.md"
 SERVERS = re.compile(r"(^|/)(ctrlens serve|dev\.sh demo)\b")
@@ -167,26 +166,7 @@ def _clean_environ() -> dict[str, str]:
 
 @pytest.fixture
 def source(tmp_path: Path) -> Iterator[Path]:
-    copy = tmp_path / "ctrlens"
-    shutil.copytree(
-        ROOT,
-        copy,
-        symlinks=True,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            "build",
-            "*.egg-info",
-            "node_modules",
-            "__pycache__",
-            ".*cache",
-            ".ctrlens",
-            "test-results",
-            "*.db",
-            "*.db-wal",
-            "*.db-shm",
-        ),
-    )
+    copy = clean_copy(tmp_path / "ctrlens")
     yield copy
 
 
