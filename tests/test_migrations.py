@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from test_storage import DAY_MS, NOW_MS, event, totals
+
 from ctrlens.collector.storage import Storage, WriteBatch, open_database, open_storage
 from ctrlens.collector.storage.database import migrations
 from harness import private_loop
-from test_storage import DAY_MS, NOW_MS, event, totals
 
 DAY = NOW_MS // DAY_MS - 2
 HOUR_1 = DAY * 86400 + 9 * 3600

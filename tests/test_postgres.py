@@ -8,13 +8,12 @@ import subprocess
 
 import asyncpg
 import pytest
+from test_storage import DAY_MS, NOW_MS, event, totals
 
 from ctrlens.collector.storage import Storage, WriteBatch, open_storage, redacted
-from ctrlens.collector.storage.database import migrations, transact
-from ctrlens.collector.storage.database import multi_row_values
+from ctrlens.collector.storage.database import Connection, migrations
 from ctrlens.collector.storage.postgres import PostgresDatabase, translate, unnest
 from harness import CTRLENS, ROOT, Databases, Server, opened, private_loop
-from test_storage import DAY_MS, NOW_MS, event, totals
 
 TODAY = NOW_MS // DAY_MS
 
@@ -52,17 +51,22 @@ def test_placeholders_become_numbered_outside_quotes():
     assert translate("VALUES (?,?),(?,?)") == "VALUES ($1,$2),($3,$4)"
 
 
-def test_multi_row_values_are_sent_as_one_array_per_column():
-    sql = ("UPDATE t SET x = 1 WHERE y = ? AND (a, b) IN "
-           "(VALUES (?,CAST(? AS BIGINT)),(?,CAST(? AS BIGINT))) RETURNING a")
-    rows = multi_row_values(sql)
-    assert rows is not None and (rows.rows, rows.width, rows.first) == (2, 2, 1)
-    assert rows.columns(["y", "a1", 1, "a2", 2]) == ["y", ["a1", "a2"], [1, 2]]
-    assert unnest(rows, ["text", "int8"]) == (
-        "UPDATE t SET x = 1 WHERE y = $1 AND (a, b) IN "
-        "(SELECT * FROM unnest(CAST($2 AS text[]), CAST($3 AS int8[]))) RETURNING a"
-    )
-    assert multi_row_values("INSERT INTO meta (key, value) VALUES (?, ?)") is None  # one row: as it is
+def test_bulk_rows_are_sent_as_one_array_per_column():
+    assert unnest(["text", "bigint"]) == "SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS bigint[]))"
+
+
+@private_loop
+async def test_a_bulk_insert_is_one_statement_whatever_its_size(pg_url: str):
+    """70,000 rows of 5 columns: far past the 65,535 parameters a VALUES list could have."""
+    async with opened(pg_url) as pg:
+        rows = [("shop", f"pv{i}", "A", "/", 3600 * (i % 24)) for i in range(70_000)]
+
+        async def work(tx: Connection) -> int:
+            columns = ("site", "pageview", "variant", "page", "hour")
+            return len(await tx.insert_new("pageviews", columns, 2, rows))
+
+        assert await pg.db.atomic(work) == 70_000
+        assert await pg.db.atomic(work) == 0
 
 
 def test_a_url_is_logged_without_its_password():
@@ -98,7 +102,7 @@ async def test_a_deadlocked_transaction_runs_again(pg_url: str):
 
             return work
 
-        await asyncio.gather(transact(pg.db, writer("a", "b")), transact(pg.db, writer("b", "a")))
+        await asyncio.gather(pg.db.atomic(writer("a", "b")), pg.db.atomic(writer("b", "a")))
         assert sorted(attempts.values()) == [1, 2]
         # Each transaction's effect is there exactly once, the rerun one's after the other's.
         values = {await pg.get_meta("a"), await pg.get_meta("b")}

@@ -1,4 +1,4 @@
-"""The storage interface, on both backends: what a batch write stores and counts (DESIGN §5).
+"""The storage interface, on both backends: what a batch write stores and counts (docs/design.md §5).
 
 Each test gets a fresh, migrated database of the current backend (`storage` fixture); the
 suite runs every test once on SQLite and once on PostgreSQL.
@@ -16,7 +16,7 @@ from typing import Any
 
 from ctrlens.collector.events import StoredEvent
 from ctrlens.collector.storage import Rejection, Storage, WriteBatch, open_storage
-from ctrlens.collector.storage.database import multi_row_values, placeholders
+from ctrlens.collector.storage.database import Connection
 from harness import opened, private_loop
 
 DAY_MS = 86_400_000
@@ -157,9 +157,9 @@ async def test_retention_drops_old_raw_events_and_keeps_rollups(fresh_db: str):
 
 @private_loop
 async def test_retention_deletes_in_chunks_until_nothing_old_is_left(fresh_db: str, monkeypatch: Any):
-    import ctrlens.collector.storage.storage as storage_module
+    import ctrlens.collector.storage.sqlite as sqlite_driver
 
-    monkeypatch.setattr(storage_module, "RETENTION_CHUNK", 3)  # SQLite: 3 rows per transaction
+    monkeypatch.setattr(sqlite_driver, "RETENTION_CHUNK", 3)  # SQLite: 3 rows per transaction
     async with opened(fresh_db) as storage:
         old = NOW_MS - 10 * DAY_MS
         await storage.write(WriteBatch(
@@ -202,7 +202,7 @@ async def test_concurrent_writers_count_everything_exactly_once(fresh_db: str):
         return new
 
     try:
-        results = await asyncio.gather(*(run(w, b) for w, b in zip(writers, sends)))
+        results = await asyncio.gather(*(run(w, b) for w, b in zip(writers, sends, strict=True)))
         stored = [r for result in results for r in result]
         assert len(stored) == len(events) == len(set(stored))  # each id new exactly once
         raw = await writers[0].raw_events("shop")
@@ -227,14 +227,19 @@ async def test_sqlite_write_path_finds_every_row_by_its_whole_key(tmp_path: Path
         storage.db.trace_batches(statements.append)
         # Impressions; then, in later batches, their clicks (cells and visitor rows exist by
         # then), a retried event, and a second visitor.
-        await storage.write(WriteBatch([event("i1"), event("i2", element="nav"), event("i3", pageview="pv2")]))
-        await storage.write(WriteBatch([event("c1", "click"), event("c2", "click", pageview="pv2"), event("i1")]))
+        await storage.write(WriteBatch([
+            event("i1"), event("i2", element="nav"), event("i3", pageview="pv2"),
+        ]))
+        await storage.write(WriteBatch([
+            event("c1", "click"), event("c2", "click", pageview="pv2"), event("i1"),
+        ]))
         await storage.write(WriteBatch([event("c3", "click", element="nav", visitor="visitor-2"),
                                         event("i4", pageview="pv3", visitor="visitor-2")]))
         storage.db.trace_batches(None)
-    statements = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT"))]
-    assert any(s.startswith("UPDATE pageview_elements") for s in statements), "the later-click path did not run"
-    assert any(s.startswith("UPDATE visitor_elements") for s in statements), "the later-click path did not run"
+    verbs = ("SELECT", "UPDATE", "DELETE", "INSERT")
+    statements = [s for s in statements if s.lstrip().upper().startswith(verbs)]
+    for table in ("pageview_elements", "visitor_elements"):
+        assert any(s.startswith(f"UPDATE {table}") for s in statements), "the later-click path did not run"
     plain = sqlite3.connect(path)
     for sql in statements:
         for *_, step in plain.execute("EXPLAIN QUERY PLAN " + sql).fetchall():
@@ -246,14 +251,48 @@ async def test_sqlite_write_path_finds_every_row_by_its_whole_key(tmp_path: Path
     plain.close()
 
 
-def test_sqlite_runs_a_multi_row_insert_as_power_of_two_statements():
-    """The same rows in the same order, parameters outside the VALUES list kept in place."""
-    sql = f"INSERT INTO t (a, b) VALUES {placeholders(11, 2)} ON CONFLICT (a) DO UPDATE SET b = ? RETURNING a"
-    rows = multi_row_values(sql)
-    assert rows is not None and rows.rows == 11
-    values = [v for i in range(11) for v in (f"a{i}", i)] + ["after"]
-    parts = list(rows.split(values))
-    assert [p[0].count("),(") + 1 for p in parts] == [8, 2, 1]
-    assert all(p[0].startswith("INSERT INTO t (a, b) VALUES (?,?),") or p[0].endswith("VALUES (?,?) ON CONFLICT (a) DO UPDATE SET b = ? RETURNING a") for p in parts)
-    assert [v for p in parts for v in p[1][:-1]] == values[:-1]
-    assert all(p[1][-1] == "after" for p in parts)
+@private_loop
+async def test_the_drivers_bulk_operations_decide_in_the_database(fresh_db: str):
+    """What both drivers promise the write path (database.py), on a real table."""
+    async with opened(fresh_db) as storage:
+        await storage.write(WriteBatch([event("old", pageview="pv0")]))  # the page view pv0 is stored
+
+        async def work(tx: Connection) -> list[Any]:
+            columns = ("site", "pageview", "variant", "page", "hour")
+            new = await tx.insert_new("pageviews", columns, 2, [
+                ("shop", "pv0", "B", "/", 0), ("shop", "pv1", "A", "/", 0), ("shop", "pv1", "B", "/", 0),
+                ("shop", "pv2", "A", "/", 3600),
+            ])
+            key = ("site", "variant", "page", "hour")
+            await tx.add_counts("pageview_rollups", key, ("pageviews",), [("shop", "A", "/x", 0, 2)])
+            await tx.add_counts("pageview_rollups", key, ("pageviews",), [("shop", "A", "/x", 0, 3)])
+            keys = [("shop", "pv1"), ("shop", "nope")]
+            found = await tx.fetch_by_keys("pageviews", ("site", "pageview"), ("pageview", "variant"), keys)
+            cell_key, cell = ("site", "pageview", "element"), ("shop", "pv0", "hero")
+            flagged = [await tx.set_flags("pageview_elements", cell_key, "clicked", [cell]) for _ in range(2)]
+            return [new, found, flagged]
+
+        new, found, flagged = await storage.db.atomic(work)
+        # New rows come back in order; of a key given twice, the first row is the one stored.
+        assert new == [("shop", "pv1", "A", "/", 0), ("shop", "pv2", "A", "/", 3600)]
+        assert found == [("pv1", "A")]
+        assert flagged == [[("shop", "pv0", "hero")], []]  # a flag turns once
+        assert await storage.pageview_counts("shop", 0, 3600) == {("A", "/x"): 5}
+
+
+@private_loop
+async def test_sqlite_runs_a_bulk_insert_as_power_of_two_statements(tmp_path: Path):
+    """A statement per size would be parsed and planned afresh for every batch size."""
+    statements: list[str] = []
+    async with opened(str(tmp_path / "sizes.db")) as storage:
+
+        async def work(tx: Connection) -> list[Any]:
+            rows = [("shop", f"pv{i}", "A", "/", 0) for i in range(11)]
+            return await tx.insert_new("pageviews", ("site", "pageview", "variant", "page", "hour"), 2, rows)
+
+        storage.db.trace_batches(statements.append)
+        new = await storage.db.atomic(work)
+        storage.db.trace_batches(None)
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert [s.count("),(") + 1 for s in inserts] == [8, 2, 1]
+    assert [row[1] for row in new] == [f"pv{i}" for i in range(11)]

@@ -18,7 +18,9 @@ from ctrlens.collector.writer import Writer
 from harness import private_loop
 
 
-def event(event_id: str | None = None, pageview: str = "pv", element: str = "hero", type: str = "impression") -> StoredEvent:
+def event(
+    event_id: str | None = None, pageview: str = "pv", element: str = "hero", type: str = "impression"
+) -> StoredEvent:
     return StoredEvent(
         site="s", event_id=event_id or uuid.uuid4().hex, pageview=pageview, type=type, element=element,
         kind="cta", variant="", account="", page="/", url="https://shop.example/", referrer="",
@@ -163,14 +165,15 @@ async def test_counts_nobody_waits_for_are_committed_with_the_next_batch(tmp_pat
 async def test_post_e_answers_503_with_retry_after_when_the_database_fails(tmp_path: Path) -> None:
     import httpx
 
+    from collector_helpers import ORIGIN, make_batch
     from ctrlens.app import create_app
     from ctrlens.collector.config import Config
-    from collector_helpers import ORIGIN, make_batch
     from harness import BROWSER_UA
 
     store = await open_storage(str(tmp_path / "app.db"))
     await store.add_site("s", "S", [ORIGIN])
-    app = create_app(Config(db=str(tmp_path / "app.db"), rate_limit=0, token="t"), storage=store)
+    token = "writer-test-token-0123456789abcdef"
+    app = create_app(Config(db=str(tmp_path / "app.db"), rate_limit=0, token=token), storage=store)
     headers = {"Content-Type": "text/plain", "Origin": ORIGIN, "User-Agent": BROWSER_UA}
     try:
         async with app.router.lifespan_context(app):

@@ -1,11 +1,19 @@
-"""Storage: one interface (`Storage`) over SQLite or PostgreSQL (`open_storage`)."""
+"""Storage: one interface (`Storage`) over SQLite or PostgreSQL (`open_storage`).
+
+`storage.py` assembles it from one module per concept: `sites`, `meta`, `salts`, `raw_events`,
+`rejections`, `rollups` (the write path's counting), `reads` (the dashboard's queries) with the
+pure `ranges` and `counts`, and `retention`. `database.py` says what a driver does; `sqlite.py`
+and `postgres.py` (with `partitions.py`, its day partitions) are the two drivers.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
 from ctrlens.collector.storage.database import Database
-from ctrlens.collector.storage.storage import Rejection, Site, Storage, WriteBatch
+from ctrlens.collector.storage.rejections import Rejection
+from ctrlens.collector.storage.sites import Site
+from ctrlens.collector.storage.storage import Storage, WriteBatch
 
 __all__ = [
     "Database", "Rejection", "Site", "Storage", "WriteBatch", "is_postgres_url", "open_database",

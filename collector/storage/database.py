@@ -1,19 +1,16 @@
-"""The driver interface every backend implements, and the SQL helpers both share.
+"""What a storage backend does (`Database`, `Connection`), and the schema facts both share.
 
-SQL in ctrlens is written once, with `?` placeholders and syntax that SQLite (3.35+) and
-PostgreSQL both accept (`ON CONFLICT`, `RETURNING`, row values). A driver turns the
-placeholders into its own style and owns connections, transactions and migrations.
+The concept modules (sites.py, rollups.py, ...) write plain SQL with `?` placeholders in syntax
+that SQLite (3.35+) and PostgreSQL both accept (`ON CONFLICT`, `RETURNING`, row values), and
+ask the driver for the bulk operations by table and column names: each driver builds its own
+statements for those (sqlite_bulk.py: multi-row VALUES; postgres.py: one array per column). Nothing
+outside the drivers asks which backend it holds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -22,14 +19,15 @@ T = TypeVar("T")
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
-# Rows per multi-row statement: keeps SQLite under its 32,766-variable limit and PostgreSQL
-# under 65,535 parameters for the widest table (17 columns); a power of two for SQLite's sake
-# (sqlite.py).
-CHUNK_ROWS = 512
+# The schema's units of time (schema/*/001_init.sql), all UTC: `hour` columns hold the epoch
+# seconds of an hour's start, `day` columns epoch days, `ts_*` columns epoch milliseconds.
+HOUR = 3600
+DAY = 86400
+DAY_MS = DAY * 1000
 
 
-class Connection(Protocol):
-    """One connection inside a transaction."""
+class Statements(Protocol):
+    """Plain parameterised SQL (`?` placeholders)."""
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -38,16 +36,86 @@ class Connection(Protocol):
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
 
-class Database(Connection, Protocol):
-    """A backend: reads outside transactions, writes inside `transaction()`."""
+class Connection(Statements, Protocol):
+    """One connection inside a transaction: plain SQL, and the write path's bulk operations."""
 
-    dialect: str
+    async def insert_new(
+        self, table: str, columns: Sequence[str], key_width: int, rows: Sequence[Row]
+    ) -> list[Row]:
+        """Insert the rows whose key (their first `key_width` columns) `table` does not hold yet;
+        return them, in their order. A key twice in `rows`: the first row is the one stored.
+
+        The database decides (ON CONFLICT DO NOTHING RETURNING), so two concurrent writers can
+        never both count the same row as new.
+        """
+        ...
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert rows that are known to be new (PostgreSQL: COPY, the fastest way in)."""
+        ...
+
+    async def add_counts(
+        self,
+        table: str,
+        key_columns: Sequence[str],
+        count_columns: Sequence[str],
+        rows: Sequence[Row],
+        set_columns: Sequence[str] = (),
+    ) -> None:
+        """Insert each row (`key_columns`, then `set_columns`, then `count_columns`), or add its
+        counts to the row of the same key and overwrite its `set_columns`. Keys must be unique;
+        sorted keys make concurrent writers lock rows in the same order, so they cannot deadlock.
+        """
+        ...
+
+    async def fetch_by_keys(
+        self, table: str, key_columns: Sequence[str], columns: Sequence[str], keys: Sequence[Row]
+    ) -> list[Row]:
+        """`columns` of the rows of `table` whose whole key is one of `keys`, in no order."""
+        ...
+
+    async def set_flags(
+        self, table: str, key_columns: Sequence[str], flag: str, keys: Sequence[Row]
+    ) -> list[Row]:
+        """Turn `flag` from 0 to 1 in the rows of `keys`; return the keys of the rows it changed,
+        so of two concurrent writers only one sees a row's flag turn."""
+        ...
+
+    async def insert_new_events(self, columns: Sequence[str], rows: Sequence[Row]) -> list[Row]:
+        """`insert_new` for raw events (`events`, keyed by (site, event_id), its first columns).
+
+        SQLite keeps ids unique in `events` itself; PostgreSQL partitions `events` by day and
+        keeps them unique in `event_ids` (partitions.py).
+        """
+        ...
+
+
+class Database(Statements, Protocol):
+    """A backend: reads and single statements outside transactions, writes inside them."""
+
+    dialect: str  # names the folder of its schema files (schema/<dialect>/)
     url: str
-    # Errors after which the whole transaction may simply run again (PostgreSQL: deadlock,
-    # serialization failure between concurrent writers). Empty for a single-writer backend.
-    retryable: tuple[type[BaseException], ...]
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    async def atomic(self, work: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
+        """Run `work` (the group commit's batch) in one transaction, the fastest way the backend
+        has; run it again from the start if the database aborted it because of a concurrent
+        writer, so `work` must keep no state from an aborted attempt."""
+        ...
+
+    async def prepare_event_days(self, days: Collection[int]) -> None:
+        """Before raw events of these UTC days are written (PostgreSQL: their day partitions)."""
+        ...
+
+    async def delete_events_before(self, ts_ms: int) -> int:
+        """Retention: delete raw events older than `ts_ms`; return how many went. PostgreSQL
+        drops whole days: the partitions of the days before the one holding `ts_ms`."""
+        ...
+
+    async def delete_below(self, table: str, column: str, bound: int) -> int:
+        """Retention: delete the rows of `table` whose `column` is below `bound`; return how many."""
+        ...
 
     async def migrate(self, upto: int | None = None) -> int:
         """Bring the schema to the newest version (or to `upto`); return the version reached."""
@@ -56,133 +124,6 @@ class Database(Connection, Protocol):
     async def schema_version(self) -> int: ...
 
     async def close(self) -> None: ...
-
-
-async def transact(
-    db: Database, work: Callable[[Connection], Awaitable[T]], attempts: int = 5
-) -> T:
-    """Run `work` in one transaction; run it again from the start if the database aborted it
-    because of a concurrent writer. `work` must not keep state from an aborted attempt."""
-    for attempt in range(attempts):
-        try:
-            async with db.transaction() as tx:
-                return await work(tx)
-        except db.retryable:
-            if attempt == attempts - 1:
-                raise
-            # Jittered backoff, so the two colliding writers do not collide again.
-            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-    raise AssertionError("unreachable")
-
-
-def placeholders(rows: int, columns: int) -> str:
-    """`(?,?),(?,?)` for a multi-row VALUES list."""
-    one = "(" + ",".join("?" * columns) + ")"
-    return ",".join([one] * rows)
-
-
-def keys_in(
-    columns: Sequence[str], keys: Sequence[Sequence[Any]], row: str | None = None
-) -> tuple[str, list[Any]]:
-    """`(a, b) IN (SELECT * FROM (VALUES (?,?),...) AS keys)` and its parameters: many keys at once.
-
-    Both databases answer this from the index on `columns`, where SQLite (3.40) scans the
-    whole index for the shorter `(a, b) IN (VALUES ...)`. SQLite also stops using the index at
-    the first integer column (the VALUES have no type to compare it by), so each integer
-    column's distinct values are named again beside it: `AND day IN (?, ?)`. `row` overrides
-    one row's placeholders, for casts PostgreSQL needs (`(?,CAST(? AS BIGINT))`).
-    """
-    one = row or "(" + ",".join("?" * len(columns)) + ")"
-    sql = f"({', '.join(columns)}) IN (SELECT * FROM (VALUES {','.join([one] * len(keys))}) AS keys)"
-    params = flatten(keys)
-    for i, name in enumerate(columns):
-        values = sorted({key[i] for key in keys})
-        if values and isinstance(values[0], int):
-            sql += f" AND {name} IN ({','.join('?' * len(values))})"
-            params += values
-    return sql, params
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK_ROWS) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def flatten(rows: Iterable[Sequence[Any]]) -> list[Any]:
-    return [value for row in rows for value in row]
-
-
-# A multi-row VALUES list: the same row of placeholders, repeated (`placeholders`).
-_ROWS = re.compile(r"VALUES\s*(\((?:[^()']|\([^()']*\))*\))(?:\s*,\s*\1)+")
-
-
-@dataclass(frozen=True)
-class MultiRowValues:
-    """A statement's multi-row VALUES list, as storage.py writes them.
-
-    Its text changes with the number of rows, so every batch size is a statement to parse and
-    plan afresh: each driver turns it into statements it can keep (PostgreSQL: one array per
-    column; SQLite: a few statements of power-of-two sizes).
-    """
-
-    before: str  # the SQL before `VALUES`
-    row: str  # one row: `(?, ?, CAST(? AS BIGINT))`
-    after: str
-    width: int  # placeholders per row, one per element
-    rows: int
-    first: int  # placeholders before the rows
-
-    @property
-    def one_row(self) -> str:
-        return f"{self.before}VALUES {self.row}{self.after}"
-
-    def columns(self, params: Sequence[Any]) -> list[Any]:
-        """The parameters with the rows' values as one list per column."""
-        start, end = self.first, self.first + self.width * self.rows
-        flat = params[start:end]
-        return [*params[:start], *(list(flat[i :: self.width]) for i in range(self.width)),
-                *params[end:]]
-
-    def split(self, params: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
-        """The same statement as several, whose row counts are powers of two, in row order."""
-        start, end = self.first, self.first + self.width * self.rows
-        done, left = 0, self.rows
-        while left:
-            size = 1 << (left.bit_length() - 1)
-            values = ",".join([self.row] * size)
-            lo = start + done * self.width
-            yield (f"{self.before}VALUES {values}{self.after}",
-                   [*params[:start], *params[lo : lo + size * self.width], *params[end:]])
-            done, left = done + size, left - size
-
-
-@lru_cache(maxsize=256)
-def multi_row_values(sql: str) -> MultiRowValues | None:
-    """The multi-row VALUES list of `sql`, if it has one of two rows or more."""
-    match = _ROWS.search(sql)
-    if match is None:
-        return None
-    row = match.group(1)
-    elements = _split_top_level(row[1:-1])
-    if any(element.count("?") != 1 for element in elements):
-        return None
-    rows = sql.count("?", match.start(), match.end()) // len(elements)
-    before = sql[: match.start()]
-    return MultiRowValues(before, row, sql[match.end():], len(elements), rows, before.count("?"))
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
-    for ch in text:
-        if ch == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        current.append(ch)
-    parts.append("".join(current))
-    return parts
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:

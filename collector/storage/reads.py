@@ -1,124 +1,30 @@
-"""The read path: every query the dashboard, the API and the CLI run. Rollups only, except
-`raw_events`, `recount` and `raw_element_counts`, which exist to check the rollups against the
-raw events, and `recent_event_count`, the settings page's live "is the tag installed?" check.
+"""The read path: every query the dashboard, the API and the CLI run over the rollups.
 
-Ranges are `[hour_from, hour_to)` in UTC epoch seconds (a site-local day converted by
-`dashboard.periods`). Whole weeks are read from `rollups_weekly`, whole UTC days from
-`rollups_daily`, the hours at either end from `rollups` (see `plan_range`), so a 90-day range
-reads about 19 rows per element cell instead of 2,160.
+Ranges of hours are read as `ranges.plan_range` plans them: whole weeks from `rollups_weekly`,
+whole UTC days from `rollups_daily`, the hours at either end from the hourly `rollups`; per
+element and day, `rollups_element_days`. The database keeps those three tables from `rollups`
+by triggers (rollups.py says which), so they always agree with the hourly rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from ctrlens.collector.events import STORED_COLUMNS
-from ctrlens.collector.storage.database import Database
+from ctrlens.collector.storage.counts import CELL_KEYS, COUNTS, GROUP_KEYS, counts_dict, group_cells
+from ctrlens.collector.storage.database import DAY, HOUR, Database
+from ctrlens.collector.storage.ranges import plan_range, week_of
 
-HOUR = 3600
-DAY = 86400
-COUNTS = ("impressions", "via_click", "clicks", "total_clicks", "viewers", "clickers")
-CELL_KEYS = ("element", "variant", "page")
-GROUP_KEYS = {"none": (), "variant": ("variant",), "page": ("page",)}
-
-
-@dataclass(frozen=True)
-class RangePlan:
-    """How to sum `[hour_from, hour_to)`: whole weeks, whole days, plus some hours, minus others.
-
-    A partial UTC day at either end is read as its hours inside the range, or as the whole
-    day minus its hours outside the range, whichever touches fewer hourly rows; so a site
-    in any time zone reads at most 24 hourly rows per cell on top of the daily rows. Whole
-    weeks (Monday to Sunday, UTC) inside the range come from `rollups_weekly`, so at most
-    12 daily rows per cell remain.
-    """
-
-    weeks: tuple[int, int] | None  # first and last week (`(day + 3) // 7`), inclusive
-    days: tuple[tuple[int, int], ...] = ()  # [first, last] UTC epoch day ranges, inclusive
-    add: tuple[tuple[int, int], ...] = ()  # [from, to) hour ranges to add
-    subtract: tuple[tuple[int, int], ...] = ()  # [from, to) hour ranges to take away
-
-    @property
-    def empty(self) -> bool:
-        return self.weeks is None and not self.days and not self.add
+# The dashboard (dashboard/reports.py, dashboard/breakdowns.py) and its tests import the pure
+# helpers from here; they live in counts.py, database.py and ranges.py.
+__all__ = ["DAY", "HOUR", "Reads", "group_cells", "plan_range", "week_of"]
 
 
-def _ceil_hour(seconds: int) -> int:
-    return -(-seconds // HOUR) * HOUR
+class Reads:
+    """The dashboard's queries, over rollups only."""
 
-
-def week_of(day: int) -> int:
-    return (day + 3) // 7
-
-
-def split_days(first: int, last: int) -> tuple[tuple[int, int] | None, tuple[tuple[int, int], ...]]:
-    """Days [first, last] as the whole weeks inside them and the days left at either end."""
-    w0, w1 = -(-(first + 3) // 7), (last - 3) // 7  # week w covers days 7w - 3 .. 7w + 3
-    if w0 > w1:
-        return None, ((first, last),)
-    days = []
-    if first < 7 * w0 - 3:
-        days.append((first, 7 * w0 - 4))
-    if last > 7 * w1 + 3:
-        days.append((7 * w1 + 4, last))
-    return (w0, w1), tuple(days)
-
-
-def plan_range(hour_from: int, hour_to: int) -> RangePlan:
-    # Rollup rows sit on whole hours; `hour >= x` selects the hours starting at or after x.
-    a, b = _ceil_hour(hour_from), _ceil_hour(hour_to)
-    if a >= b:
-        return RangePlan(None)
-    first, last = a // DAY, (b - 1) // DAY
-    add: list[tuple[int, int]] = []
-    subtract: list[tuple[int, int]] = []
-    if first == last:
-        start, end = first * DAY, (first + 1) * DAY
-        if (b - a) <= DAY - (b - a):
-            return RangePlan(None, (), ((a, b),))
-        subtract += [(start, a)] if a > start else []
-        subtract += [(b, end)] if b < end else []
-        return RangePlan(None, ((first, first),), (), tuple(subtract))
-    day_from, day_to = first, last
-    if a > first * DAY:  # the first day is partial
-        inside, outside = (first + 1) * DAY - a, a - first * DAY
-        if inside <= outside:
-            add.append((a, (first + 1) * DAY))
-            day_from += 1
-        else:
-            subtract.append((first * DAY, a))
-    if b < (last + 1) * DAY:  # the last day is partial
-        inside, outside = b - last * DAY, (last + 1) * DAY - b
-        if inside <= outside:
-            add.append((last * DAY, b))
-            day_to -= 1
-        else:
-            subtract.append((b, (last + 1) * DAY))
-    if day_from > day_to:
-        return RangePlan(None, (), tuple(add), tuple(subtract))
-    weeks, days = split_days(day_from, day_to)
-    return RangePlan(weeks, days, tuple(add), tuple(subtract))
-
-
-def group_cells(cells: Iterable[dict[str, Any]], group: str = "none") -> list[dict[str, Any]]:
-    """Sum (element, variant, page) cells per element, or per element and variant / page."""
-    extra = GROUP_KEYS[group]
-    sums: dict[tuple[str, ...], dict[str, Any]] = {}
-    for cell in cells:
-        key = (cell["element"], *(cell[k] for k in extra))
-        row = sums.get(key)
-        if row is None:
-            row = sums[key] = {"element": cell["element"], **{k: cell[k] for k in extra},
-                               "kind": cell["kind"], **dict.fromkeys(COUNTS, 0)}
-        for name in COUNTS:
-            row[name] += cell[name]
-    return [sums[key] for key in sorted(sums)]
-
-
-class ReadQueries:
-    db: Database
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- element counts over a range ------------------------------------------------------------
 
@@ -145,6 +51,7 @@ class ReadQueries:
         negated = ", ".join([*keys, "kind", *(f"-{c}" for c in columns)])
         parts: list[str] = []
         params: list[Any] = []
+        # rollups_weekly and rollups_daily are kept from `rollups` by triggers (rollups.py).
         if plan.weeks:
             parts.append(f"SELECT {picked} FROM rollups_weekly WHERE {where} AND week >= ? AND week <= ?")
             params += [*values, *plan.weeks]
@@ -177,7 +84,7 @@ class ReadQueries:
         rows = await self._range_rows(
             site, hour_from, hour_to, CELL_KEYS, {"kind": kind, "element": element}
         )
-        return [_counts_dict(CELL_KEYS, row) for row in rows]
+        return [counts_dict(CELL_KEYS, row) for row in rows]
 
     async def element_totals(
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None
@@ -194,12 +101,17 @@ class ReadQueries:
         params: list[Any] = []
         if days:
             ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(days))
-            parts.append(f"SELECT element, impressions, clicks FROM rollups_element_days WHERE {where} AND ({ranges})")
+            parts.append(
+                f"SELECT element, impressions, clicks FROM rollups_element_days WHERE {where} AND ({ranges})"
+            )
             params += [*values, *(d for r in days for d in r)]
         for hours, sign in ((plan.add, ""), (plan.subtract, "-")):
             if hours:
                 ranges = " OR ".join(["(hour >= ? AND hour < ?)"] * len(hours))
-                parts.append(f"SELECT element, {sign}impressions, {sign}clicks FROM rollups WHERE {where} AND ({ranges})")
+                parts.append(
+                    f"SELECT element, {sign}impressions, {sign}clicks FROM rollups "
+                    f"WHERE {where} AND ({ranges})"
+                )
                 params += [*values, *(h for r in hours for h in r)]
         rows = await self.db.fetch(
             f"SELECT element, SUM(impressions), SUM(clicks) FROM ({' UNION ALL '.join(parts)}) AS ranged "
@@ -223,7 +135,7 @@ class ReadQueries:
         rows = await self._range_rows(
             site, hour_from, hour_to, keys, {"kind": kind, "variant": variant, "page": page}
         )
-        return [_counts_dict(keys, row) for row in rows]
+        return [counts_dict(keys, row) for row in rows]
 
     async def element_days(
         self,
@@ -300,7 +212,7 @@ class ReadQueries:
             "GROUP BY hour ORDER BY hour",
             params,
         )
-        return [dict(zip(("hour", *COUNTS), map(int, row))) for row in rows]
+        return [dict(zip(("hour", *COUNTS), map(int, row), strict=True)) for row in rows]
 
     # -- breakdowns, accounts, page views ------------------------------------------------------
 
@@ -363,70 +275,9 @@ class ReadQueries:
         )
         return {(variant, page): int(n) for variant, page, n in rows}
 
-    # -- liveness ------------------------------------------------------------------------------
-
-    async def recent_event_count(self, site: str, since_ms: int) -> int:
-        """Raw events stored since `since_ms` (server time): "is the tag sending?"."""
-        rows = await self.db.fetch(
-            "SELECT COUNT(*) FROM events WHERE ts_server >= ? AND site = ?", (since_ms, site)
-        )
-        return int(rows[0][0])
-
     async def last_active_hour(self, site: str) -> int | None:
         rows = await self.db.fetch("SELECT MAX(hour) FROM rollups WHERE site = ?", (site,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
-
-    # -- checks against the raw events -----------------------------------------------------------
-
-    async def raw_events(self, site: str, limit: int = 100_000) -> list[dict[str, Any]]:
-        rows = await self.db.fetch(
-            f"SELECT {', '.join(STORED_COLUMNS)} FROM events WHERE site = ? "
-            "ORDER BY ts_server, ts_client, event_id LIMIT ?",
-            (site, limit),
-        )
-        return [dict(zip(STORED_COLUMNS, row)) for row in rows]
-
-    async def raw_element_counts(self, site: str, ts_from: int, ts_to: int) -> dict[str, tuple[int, int]]:
-        """(impression events, click events) per element straight from raw events in
-        [ts_from, ts_to) milliseconds: the baseline `bench/dashboard.py` compares rollups with."""
-        rows = await self.db.fetch(
-            "SELECT element, SUM(CASE WHEN type = 'impression' THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN type = 'click' THEN 1 ELSE 0 END) FROM events "
-            "WHERE site = ? AND ts_server >= ? AND ts_server < ? GROUP BY element",
-            (site, ts_from, ts_to),
-        )
-        return {element: (int(i), int(c)) for element, i, c in rows}
-
-    async def rejection_counts(self, site: str, day_from: int = 0, day_to: int = 2**31) -> dict[str, int]:
-        rows = await self.db.fetch(
-            "SELECT reason, SUM(count) FROM rejections WHERE site = ? AND day >= ? AND day <= ? "
-            "GROUP BY reason ORDER BY reason",
-            (site, day_from, day_to),
-        )
-        return {reason: int(n) for reason, n in rows}
-
-    async def rejected_samples(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
-        rows = await self.db.fetch(
-            "SELECT ts, reason, payload FROM rejected_samples WHERE site = ? ORDER BY id DESC LIMIT ?",
-            (site, limit),
-        )
-        return [{"ts": ts, "reason": reason, "payload": payload} for ts, reason, payload in rows]
-
-    async def recount(self, site: str) -> dict[str, dict[str, int]]:
-        """Element totals recomputed from raw events alone, to check the rollups against."""
-        rows = await self.db.fetch(
-            "SELECT element, COUNT(*), SUM(clicked), SUM(n_clicks) FROM ("
-            "  SELECT element, pageview,"
-            "    MAX(CASE WHEN type = 'click' THEN 1 ELSE 0 END) AS clicked,"
-            "    SUM(CASE WHEN type = 'click' THEN 1 ELSE 0 END) AS n_clicks"
-            "  FROM events WHERE site = ? GROUP BY element, pageview"
-            ") per_pageview GROUP BY element",
-            (site,),
-        )
-        return {
-            element: {"impressions": int(i), "clicks": int(c), "total_clicks": int(t)}
-            for element, i, c, t in rows
-        }
 
 
 def _ints(rows: list[Any]) -> list[Any]:
@@ -434,12 +285,3 @@ def _ints(rows: list[Any]) -> list[Any]:
     if not rows or all(type(v) is int for v in rows[0][1:]):
         return rows
     return [(row[0], *map(int, row[1:])) for row in rows]
-
-
-def _counts_dict(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
-    result: dict[str, Any] = dict(zip((*keys, "kind", *COUNTS), row))
-    for name in COUNTS:
-        if type(result[name]) is not int:  # PostgreSQL's SUM of BIGINT is NUMERIC
-            result[name] = int(result[name])
-    return result
-

@@ -2,7 +2,8 @@
 
 Writes are serialised by one lock, so SQLite never sees two writers of this process; readers
 use their own connections and, thanks to WAL, never block them. The group commit's batches
-go through a connection of their own (`atomic`); every other write through aiosqlite's.
+go through a connection of their own (`atomic`); every other write through aiosqlite's. Both
+write connections run the bulk operations as sqlite_bulk.py builds them.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from ctrlens.collector.storage.database import Row, migrations, multi_row_values
+from ctrlens.collector.storage.database import Connection, Row, migrations
+from ctrlens.collector.storage.sqlite_bulk import BulkStatements
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -29,14 +31,20 @@ PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-65536",
 )
+# Retention: rows deleted per transaction.
+RETENTION_CHUNK = 10_000
+
+T = TypeVar("T")
 
 
-class SQLiteConnection:
+class SQLiteConnection(BulkStatements):
+    """An aiosqlite connection: every statement runs on its thread."""
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(await self.conn.execute_fetchall(sql, params))
+        return [tuple(row) for row in await self.conn.execute_fetchall(sql, params)]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.conn.execute(sql, params)
@@ -45,40 +53,28 @@ class SQLiteConnection:
         await self.conn.executemany(sql, rows)
 
 
-T = TypeVar("T")
-
-
-class _SyncConnection:
-    """A plain sqlite3 connection behind the async interface: every call completes at once.
-
-    A multi-row INSERT is run as a few statements whose row counts are powers of two: the
-    group commit's batches come in every size, and a statement of a new size is parsed and
-    planned afresh (as long as running it, for a few hundred rows), where these few sizes
-    stay in the connection's statement cache.
-    """
+class _BatchConnection(BulkStatements):
+    """A plain sqlite3 connection behind the async interface: every call completes at once."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        rows = multi_row_values(sql) if sql.startswith("INSERT") else None
-        if rows is None:
-            return self.conn.execute(sql, params).fetchall()
-        return [row for part, values in rows.split(params) for row in self.conn.execute(part, values)]
+        return self.conn.execute(sql, params).fetchall()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        await self.fetch(sql, params)
+        self.conn.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
 
 
 def _drive(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends (it awaits only `_SyncConnection`) to its end."""
+    """Run a coroutine that never suspends (it awaits only `_BatchConnection`) to its end."""
     try:
         coro.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return cast(T, done.value)
     coro.close()
     raise RuntimeError("a transaction run by atomic() awaited something other than SQLite")
 
@@ -94,7 +90,6 @@ def _begin_waiting(conn: sqlite3.Connection) -> None:
 
 class SQLiteDatabase:
     dialect = "sqlite"
-    retryable: tuple[type[BaseException], ...] = ()  # one writer: nothing to collide with
 
     def __init__(self, path: str, readers: int = 2) -> None:
         self.path = path
@@ -185,7 +180,7 @@ class SQLiteDatabase:
         checking its query plans (tests/test_storage.py) or watching it work."""
         self._batch_connection().set_trace_callback(callback)
 
-    async def atomic(self, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def atomic(self, work: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
         """Run `work` (the group commit's batch) in one transaction on the batch connection.
 
         The statements run right here, on the event loop, and only what can wait goes to a
@@ -203,7 +198,7 @@ class SQLiteDatabase:
             except sqlite3.OperationalError:  # locked by another process (a CLI command, say)
                 await loop.run_in_executor(self._waiter, _begin_waiting, conn)
             try:
-                result = _drive(work(_SyncConnection(conn)))
+                result = _drive(work(_BatchConnection(conn)))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -219,6 +214,35 @@ class SQLiteDatabase:
                     conn.execute("ROLLBACK")
                 raise
             return result
+
+    async def prepare_event_days(self, days: Collection[int]) -> None:
+        """Raw events of any day go into the one `events` table: nothing to prepare."""
+
+    async def delete_events_before(self, ts_ms: int) -> int:
+        return await self.delete_below("events", "ts_server", ts_ms)
+
+    async def delete_below(self, table: str, column: str, bound: int) -> int:
+        """SQLite has one writer: a transaction per RETENTION_CHUNK rows lets the group commit
+        in between, where one transaction for a first pass over months of events would hold
+        up every batch for as long as it takes."""
+        deleted = 0
+        # A table WITHOUT ROWID is reached by its primary key instead.
+        info = await self.writer.fetch(f"PRAGMA table_info({table})")
+        key = [str(row[1]) for row in sorted(info, key=lambda row: row[5]) if row[5]]
+        without_rowid = bool(await self.writer.fetch(
+            "SELECT 1 FROM sqlite_master WHERE name = ? AND sql LIKE '%WITHOUT ROWID%'", (table,)
+        ))
+        row = f"({', '.join(key)})" if without_rowid else "rowid"
+        while True:
+            async with self.transaction() as tx:
+                chunk = len(await tx.fetch(
+                    f"DELETE FROM {table} WHERE {row} IN "
+                    f"(SELECT {row.strip('()')} FROM {table} WHERE {column} < ? LIMIT ?) RETURNING 1",
+                    (bound, RETENTION_CHUNK),
+                ))
+            deleted += chunk
+            if chunk < RETENTION_CHUNK:
+                return deleted
 
     async def schema_version(self) -> int:
         rows = await self.writer.fetch("PRAGMA user_version")
