@@ -1,5 +1,6 @@
 -- wrk script for bench/ingest.py: POST /e batches with ids unique per thread and request.
--- Settings come from the environment: BENCH_SITE, BENCH_ORIGIN, BENCH_EVENTS.
+-- Settings come from the environment: BENCH_SITE, BENCH_ORIGIN, BENCH_EVENTS, and BENCH_PAGEVIEW=1
+-- to open each body with the page view's report (docs/design.md §3: its present elements).
 local threads = {}
 local counter = 0
 
@@ -13,6 +14,7 @@ function init(args)
   origin = os.getenv("BENCH_ORIGIN") or "https://bench.example"
   events = tonumber(os.getenv("BENCH_EVENTS") or "10")
   run = os.getenv("BENCH_RUN") or tostring(os.time())
+  pageview_report = os.getenv("BENCH_PAGEVIEW") == "1"
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
   wrk.headers["Origin"] = origin
@@ -32,6 +34,11 @@ function request()
     parts[i] = string.format(
       '{"id":"%s-%d","type":"%s","element":"%s","kind":"%s","ts":%d}',
       pv, i, kind, elements[k], kinds[k], 1764000000000 + i)
+  end
+  if pageview_report then
+    table.insert(parts, 1, string.format(
+      '{"id":"%s-0","type":"pageview","present":["%s"],"ts":%d}',
+      pv, table.concat(elements, '","'), 1764000000000))
   end
   local body = string.format(
     '{"site":"%s","pageview":"%s","url":"%s/pricing?utm_source=bench","referrer":"https://news.example/","variant":"%s","events":[%s]}',

@@ -8,7 +8,9 @@ One run measures, with the same uvicorn settings and the same wrk load:
   2. `floor`: bench/floor.py, the least a durable collector can do in Python (decode, one
      group-committed INSERT of the raw events into SQLite, 202), a ceiling for the collector;
   3. the collector (`ctrlens serve --rate-limit 0`) at --events events per request (default 10);
-  4. the collector at --events-large events per request (default 50).
+  4. the same with each body opened by a `pageview` event, the page view's report of its five
+     present elements (docs/design.md §3): what the funnel costs a real snippet's requests;
+  5. the collector at --events-large events per request (default 50).
 It prints requests/s, events/s, p50/p99 latency and each server's peak RSS (all its
 processes), checks that every acknowledged event is in the database, and prints the ratio
 of each server's requests/s to the bare endpoint's. Needs `wrk` on PATH.
@@ -138,11 +140,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def wrk(args: argparse.Namespace, url: str, events: int, run: str, pid: int, name: str) -> Result:
-    env = {**os.environ, "BENCH_SITE": SITE, "BENCH_ORIGIN": ORIGIN, "BENCH_EVENTS": str(events),
-           "BENCH_RUN": run}
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-           "--latency", "-s", str(LUA), url + "/e"]
+def wrk(
+    args: argparse.Namespace, url: str, events: int, run: str, pid: int, name: str, pageview: bool = False
+) -> Result:
+    """`events` impressions and clicks per request; `pageview`: plus the page view's report
+    (counted apart: events/s stays impressions and clicks, comparable with the run without)."""
+    env = {
+        **os.environ,
+        "BENCH_SITE": SITE,
+        "BENCH_ORIGIN": ORIGIN,
+        "BENCH_EVENTS": str(events),
+        "BENCH_RUN": run,
+        "BENCH_PAGEVIEW": "1" if pageview else "0",
+    }
+    cmd = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url + "/e",
+    ]
     with PeakRss(pid) as rss:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
@@ -152,8 +172,16 @@ def wrk(args: argparse.Namespace, url: str, events: int, run: str, pid: int, nam
         if "Non-2xx" in x:
             non_2xx = int(x.split(":")[1])
     errors = non_2xx + sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
-    return Result(name, events, data["requests"] - non_2xx, data["duration_us"] / 1e6,
-                  data["p50_us"] / 1000, data["p99_us"] / 1000, errors, rss.peak / 2**20)
+    return Result(
+        name,
+        events,
+        data["requests"] - non_2xx,
+        data["duration_us"] / 1e6,
+        data["p50_us"] / 1000,
+        data["p99_us"] / 1000,
+        errors,
+        rss.peak / 2**20,
+    )
 
 
 async def _prepare(db: str) -> None:
@@ -182,22 +210,46 @@ async def _stored(db: str, prefix: str) -> int:
 
 def uvicorn_settings() -> list[str]:
     """The flags that make `uvicorn` run bench/bare.py the way `ctrlens serve` runs the app."""
-    return ["--log-level", "info", "--no-access-log", "--no-proxy-headers", "--no-server-header",
-            "--timeout-graceful-shutdown", "30"]
+    return [
+        "--log-level",
+        "info",
+        "--no-access-log",
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--timeout-graceful-shutdown",
+        "30",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", help="SQLite file path or postgresql:// URL (default: a temporary SQLite file)")
-    parser.add_argument("--workers", type=int, default=1, help="collector processes (ctrlens serve --workers)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--db", help="SQLite file path or postgresql:// URL (default: a temporary SQLite file)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="collector processes (ctrlens serve --workers)"
+    )
     parser.add_argument("--events", type=int, default=10, help="events per request (default 10)")
-    parser.add_argument("--events-large", type=int, default=50, help="events per request of the second run (default 50; 0 skips it)")
+    parser.add_argument(
+        "--events-large",
+        type=int,
+        default=50,
+        help="events per request of the second run (default 50; 0 skips it)",
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run (default 15)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the machine has 2 cores)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="wrk threads (default 1: the machine has 2 cores)"
+    )
     parser.add_argument("--skip-bare", action="store_true", help="measure the collector only")
     parser.add_argument("--skip-floor", action="store_true", help="do not measure bench/floor.py")
-    parser.add_argument("--profile", metavar="SVG", help="record the collector with py-spy: a flame graph (.svg) or collapsed stacks (.txt)")
+    parser.add_argument(
+        "--profile",
+        metavar="SVG",
+        help="record the collector with py-spy: a flame graph (.svg) or collapsed stacks (.txt)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -213,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append(_reference(args, workdir, "bench.bare:app", "bare Starlette (204, body unread)", {}))
     if not args.skip_floor:
         env = {"CTRLENS_FLOOR_DB": str(workdir / "floor.db")}
-        results.append(_reference(args, workdir, "bench.floor:app", "floor (decode + raw INSERT, SQLite)", env))
+        results.append(
+            _reference(args, workdir, "bench.floor:app", "floor (decode + raw INSERT, SQLite)", env)
+        )
 
     port = free_port()
     log = workdir / "collector.log"
@@ -224,16 +278,33 @@ def main(argv: list[str] | None = None) -> int:
     profiler = None
     if args.profile:
         profiler = subprocess.Popen(
-            [str(Path(python).parent / "py-spy"), "record", "-o", args.profile, "--pid", str(server.pid),
-             "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
-             "--subprocesses", "--rate", "250", "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(Path(python).parent / "py-spy"),
+                "record",
+                "-o",
+                args.profile,
+                "--pid",
+                str(server.pid),
+                "--format",
+                "raw" if args.profile.endswith(".txt") else "flamegraph",
+                "--subprocesses",
+                "--rate",
+                "250",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     try:
-        for events in [args.events, args.events_large] if args.events_large else [args.events]:
+        runs = [(args.events, False), (args.events, True)]
+        if args.events_large:
+            runs.append((args.events_large, False))
+        for events, pageview in runs:
             run = f"r{uuid.uuid4().hex[:8]}"
-            result = wrk(args, f"http://127.0.0.1:{port}", events, run, server.pid,
-                         f"ctrlens ({'SQLite' if '://' not in db else 'PostgreSQL'}, {args.workers} process{'es' if args.workers > 1 else ''})")
+            name = f"ctrlens ({'SQLite' if '://' not in db else 'PostgreSQL'}, {args.workers} process{'es' if args.workers > 1 else ''})"
+            if pageview:
+                name += " + a pageview report per request"
+            result = wrk(args, f"http://127.0.0.1:{port}", events, run, server.pid, name, pageview)
             stored = asyncio.run(_stored(db, run))
             acknowledged = result.requests * events
             # wrk stops with up to one request per connection in flight: stored, never counted.
@@ -249,21 +320,30 @@ def main(argv: list[str] | None = None) -> int:
 
     _report(results, args)
     if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ | {"rps": r.rps, "eps": r.eps} for r in results], indent=2))
+        Path(args.json).write_text(
+            json.dumps([r.__dict__ | {"rps": r.rps, "eps": r.eps} for r in results], indent=2)
+        )
     return 0
 
 
-def _reference(args: argparse.Namespace, workdir: Path, target: str, name: str, env: dict[str, str]) -> Result:
+def _reference(
+    args: argparse.Namespace, workdir: Path, target: str, name: str, env: dict[str, str]
+) -> Result:
     """One of the reference servers, under the same uvicorn settings and wrk load."""
     port = free_port()
     log = workdir / f"{target.split(':')[0]}.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", target, "--port", str(port), *uvicorn_settings()],
-        cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
     )
     _wait_port(port, server, log)
     try:
-        return wrk(args, f"http://127.0.0.1:{port}", args.events, f"ref{uuid.uuid4().hex[:8]}", server.pid, name)
+        return wrk(
+            args, f"http://127.0.0.1:{port}", args.events, f"ref{uuid.uuid4().hex[:8]}", server.pid, name
+        )
     finally:
         stop(server)
 
@@ -290,8 +370,10 @@ def _report(results: list[Result], args: argparse.Namespace) -> None:
         ratio = f"{r.rps / bare.rps:.2f}" if bare and r is not bare else ""
         if floor and r is not floor and r is not bare:
             ratio += f" ({r.rps / floor.rps:.2f} of floor)"
-        print(f"| {r.name} | {r.events_per_request} | {r.rps:,.0f} | {r.eps:,.0f} | {r.p50_ms:.1f} | "
-              f"{r.p99_ms:.1f} | {r.errors} | {r.rss_mb:.0f} | {ratio} |")
+        print(
+            f"| {r.name} | {r.events_per_request} | {r.rps:,.0f} | {r.eps:,.0f} | {r.p50_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {r.errors} | {r.rss_mb:.0f} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

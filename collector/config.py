@@ -38,6 +38,11 @@ class Config:
     header_timeout: float = 10.0
     body_timeout: float = 20.0
     max_connections: int = 1000
+    # When set, GET /metrics answers only `Authorization: Bearer <metrics_token>` (docs/design.md §6).
+    metrics_token: str | None = None
+    # Tests only: a file holding the server's current time in epoch milliseconds, so a test can
+    # set the clock (a click at 23:59, its conversion at 00:01). Unset: the system clock.
+    clock_file: str | None = None
 
     @classmethod
     def load(
@@ -102,6 +107,8 @@ _ENV = {
     "header_timeout": "CTRLENS_HEADER_TIMEOUT",
     "body_timeout": "CTRLENS_BODY_TIMEOUT",
     "max_connections": "CTRLENS_MAX_CONNECTIONS",
+    "metrics_token": "CTRLENS_METRICS_TOKEN",
+    "clock_file": "CTRLENS_CLOCK_FILE",
 }
 
 

@@ -10,6 +10,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from ctrlens.collector.clock import Clock
 from ctrlens.collector.config import Config
 from ctrlens.collector.errors import (
     CtrlensError,
@@ -32,10 +33,11 @@ from ctrlens.collector.events import (
     Event,
     StoredEvent,
     attribution_decoder,
+    conversion_id,
     decode_batch,
 )
 from ctrlens.collector.metrics import Metrics
-from ctrlens.collector.privacy import VisitorIds, device_class, is_bot, page_path, traffic_source
+from ctrlens.collector.privacy import DAY, VisitorIds, device_class, is_bot, page_path, traffic_source
 from ctrlens.collector.ratelimit import ClientAddress, RateLimiter
 from ctrlens.collector.storage import Rejection, Site, Storage
 from ctrlens.collector.writer import Writer
@@ -45,6 +47,12 @@ log = logging.getLogger("ctrlens.ingest")
 CONTENT_TYPES = ("application/json", "text/plain")
 SITE_CACHE_SECONDS = 5.0
 SAMPLE_BYTES = 2048
+# Rejected bodies kept as samples, per site per minute (docs/design.md §6): enough to show what is
+# wrong, while a flood of bad bodies costs no more than counting them.
+SAMPLES_PER_MINUTE = 10
+# The most events the snippet's offline store holds (snippet/src/ctr.js), so the most one envelope
+# can honestly report as `dropped`; a larger claim is cut to it and counted as one invalid event.
+MAX_DROPPED = 1000
 
 _encode = msgspec.json.Encoder().encode
 
@@ -58,9 +66,13 @@ class Collector:
         self.writer = writer
         self.metrics = metrics
         self.visitors = VisitorIds(storage)
+        # Yesterday's ids, for a conversion whose click came before midnight (docs/design.md §3).
+        self.previous_visitors = VisitorIds(storage)
+        self.clock = Clock(config.clock_file)
         self.limiter = RateLimiter(config.rate_limit)
         self.addresses = ClientAddress(config.trusted_proxies)
         self._sites: dict[str, tuple[float, Site | None]] = {}
+        self.samples = SampleBudget(SAMPLES_PER_MINUTE)
 
     async def site(self, key: str) -> Site | None:
         """Sites are cached briefly so a busy collector does not read them per request."""
@@ -80,16 +92,22 @@ class Collector:
     async def handle(self, request: Request) -> Response:
         origin = request.headers.get("origin")
         cors = (
-            {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Expose-Headers": "Retry-After",
+                "Vary": "Origin",
+            }
             if origin
             else {}
         )
         try:
             response = await self._collect(request, origin)
         except CtrlensError as exc:
+            # With CORS headers even for a disallowed origin: the browser then shows the reason
+            # instead of a CORS error, and the snippet sees a 403 and drops those events for good
+            # rather than resending them from every page (docs/design.md §3).
             response = error_response(exc)
-            if not isinstance(exc, OriginNotAllowed):
-                response.headers.update(cors)
+            response.headers.update(cors)
         except Exception:
             # A database that cannot be read (sites, salts) or a bug: never a bare 500, and a
             # 503 makes the snippet keep the events and retry them later.
@@ -167,15 +185,19 @@ class Collector:
             await self._reject(site.key, dropped, sent, None)
             return _accepted(0, 0, rejected)
 
-        now_ms = int(time.time() * 1000)
+        now_ms = self.clock.now_ms()
         events, rejected = await self._enrich(site, batch, client, user_agent, now_ms)
         rejections = []
         if rejected:
-            rejections.append(Rejection(site.key, "invalid", len(rejected), _sample(body)))
+            rejections.append(Rejection(site.key, "invalid", len(rejected), self._sample(site.key, body)))
             self.metrics.rejected["invalid"] += len(rejected)
         if envelope.dropped:
-            rejections.append(Rejection(site.key, "client_queue_full", envelope.dropped))
-            self.metrics.rejected["client_queue_full"] += envelope.dropped
+            dropped_events = min(envelope.dropped, MAX_DROPPED)
+            if envelope.dropped > MAX_DROPPED:
+                rejections.append(Rejection(site.key, "invalid", 1))
+                self.metrics.rejected["invalid"] += 1
+            rejections.append(Rejection(site.key, "client_queue_full", dropped_events))
+            self.metrics.rejected["client_queue_full"] += dropped_events
         result = await self.writer.submit(events, rejections)
         self.metrics.accepted += result.accepted
         self.metrics.duplicates += result.duplicates
@@ -189,19 +211,28 @@ class Collector:
         source = traffic_source(envelope.url, envelope.referrer)
         device = device_class(user_agent)
         visitor = await self.visitors.visitor(site.key, client, user_agent, now_ms / 1000)
+        # Yesterday's id, for attributing a conversion to a click before midnight; the two ids
+        # are never stored together, so the database alone cannot link the days (§5).
+        previous_visitor = await self.previous_visitors.visitor(
+            site.key, client, user_agent, now_ms / 1000 - DAY
+        )
         events: list[StoredEvent] = []
         rejected: list[dict[str, Any]] = []
         for index, event in enumerate(batch.events):
             if not isinstance(event, Event):
                 rejected.append({"index": index, "reason": event})
                 continue
+            event_id, goal = event.id, ""
+            if event.type == "conversion":
+                goal = event.goal or ""
+                event_id = conversion_id(envelope.pageview, goal)
             events.append(
                 StoredEvent(
                     site=site.key,
-                    event_id=event.id,
+                    event_id=event_id,
                     pageview=envelope.pageview,
                     type=event.type,
-                    element=event.element,
+                    element=event.element or "",
                     kind=event.kind or DEFAULT_KIND,
                     variant=event.variant or envelope.variant or "",
                     account=envelope.account or "",
@@ -214,6 +245,10 @@ class Collector:
                     via_click=event.via_click,
                     ts_client=event.ts,
                     ts_server=now_ms,
+                    present=tuple(event.present),
+                    goal=goal,
+                    value=event.value,
+                    previous_visitor=previous_visitor,
                 )
             )
         return events, rejected
@@ -248,7 +283,30 @@ class Collector:
         if await self.site(site) is None:
             return
         # Awaited like events: once the answer is out, the count is visible to the site owner.
-        await self.writer.submit([], [Rejection(site, reason, count, _sample(body) if body else None)])
+        sample = self._sample(site, body) if body else None
+        await self.writer.submit([], [Rejection(site, reason, count, sample)])
+
+    def _sample(self, site: str, body: bytes) -> str | None:
+        return _sample(body) if self.samples.take(site, time.monotonic()) else None
+
+
+class SampleBudget:
+    """At most `per_minute` rejected-body samples per site per minute; the counts are always kept."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._minute = -1
+        self._taken: dict[str, int] = {}
+
+    def take(self, site: str, now: float) -> bool:
+        minute = int(now // 60)
+        if minute != self._minute:
+            self._minute, self._taken = minute, {}
+        taken = self._taken.get(site, 0)
+        if taken >= self.per_minute:
+            return False
+        self._taken[site] = taken + 1
+        return True
 
 
 def _opted_out(request: Request) -> bool:

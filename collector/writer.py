@@ -136,7 +136,8 @@ class Writer:
             if idle and self.window and not self._closing and self._queued_events < MAX_BATCH_EVENTS:
                 await asyncio.sleep(self.window)
             idle = False
-            taken, count = [], 0
+            taken: list[_Request] = []
+            count = 0
             while self._queue and (count < MAX_BATCH_EVENTS or not taken):
                 request = self._queue.popleft()
                 taken.append(request)

@@ -21,7 +21,7 @@ const options = {
   mangle: true,
 };
 
-for (const name of ['ctr.js', 'ctr-debug.js']) {
+for (const name of ['ctr.js', 'ctr-debug.js', 'ctr-overlay.js']) {
   const source = readFileSync(new URL(`src/${name}`, here));
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
   const { code } = await minify(source.toString(), {

@@ -1,6 +1,7 @@
 /* ctrlens debug overlay, loaded by ctr.js when the page URL has `?ctrlens-debug`.
- * Outlines every tracked element and labels it with the snippet's own live state: the
- * viewport-capped visible share, the dwell clock against its target, and whether the page
+ * Outlines every tracked element and labels it with its viewport-capped visible share (measured
+ * here: the core learns it only when an element crosses its threshold) and the snippet's own
+ * live state: on threshold or not, the dwell clock against its target, and whether the page
  * view's impression was recorded. Reads ctrlens.state, the core's named state (described in
  * snippet/README.md), and changes nothing in it.
  * Styles are set through the CSSOM, which a Content-Security-Policy without 'unsafe-inline'
@@ -8,7 +9,7 @@
 (() => {
   const core = window.ctrlens?.state;
   if (!core || window.ctrlensDebug) return;
-  // elements: each tracked node and its measurements {share, onThreshold, since};
+  // elements: each tracked node and its state {onThreshold, since};
   // seen: the names of the elements with an impression in this page view.
   const { elements, seen } = core;
   const script = document.querySelector('script[data-site]');
@@ -46,6 +47,15 @@
   const labels = new Map(); // tracked element -> its label
   const colors = { seen: '#1a7f37', dwelling: '#d97706', idle: '#6b7280' };
 
+  // The core's measure (docs/design.md §2): the visible area over the area capped at the
+  // viewport; 0 for a zero-sized element.
+  const visibleShare = (box) => {
+    const visibleWidth = Math.max(0, Math.min(box.right, innerWidth) - Math.max(box.left, 0));
+    const visibleHeight = Math.max(0, Math.min(box.bottom, innerHeight) - Math.max(box.top, 0));
+    const cappedArea = Math.min(box.width, innerWidth) * Math.min(box.height, innerHeight);
+    return cappedArea ? (visibleWidth * visibleHeight) / cappedArea : 0;
+  };
+
   const draw = () => {
     const now = Date.now();
     elements.forEach((measured, element) => {
@@ -68,8 +78,8 @@
       const done = seen.has(name);
       const threshold = setting(element, 'data-ctr-threshold', 0.5);
       const dwell = setting(element, 'data-ctr-dwell', 1000);
-      // A zero-sized element's share is NaN, and a new one has none yet.
-      const share = measured.share > 0 ? Math.round(measured.share * 100) : 0;
+      const box = element.getBoundingClientRect();
+      const share = Math.round(visibleShare(box) * 100);
       const dwelling = measured.onThreshold && !done && measured.since;
       const clock = dwelling ? Math.min(now - measured.since, dwell) : 0;
       const state = done ? 'seen' : measured.onThreshold ? 'dwelling' : 'idle';
@@ -78,7 +88,6 @@
       label.textContent =
         `${name} · ${share}% of ${Math.round(threshold * 100)}% · ` +
         (done ? 'impression ✓' : `${(clock / 1000).toFixed(1)}/${(dwell / 1000).toFixed(1)}s`);
-      const box = element.getBoundingClientRect();
       style(label, {
         left: `${box.left + scrollX}px`,
         top: `${Math.max(0, box.top + scrollY - 18)}px`,

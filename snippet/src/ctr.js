@@ -1,4 +1,5 @@
-/* ctrlens snippet: viewable impressions and clicks of the page's [data-ctr] elements.
+/* ctrlens snippet: page views with the [data-ctr] elements present in them, viewable impressions
+ * and clicks of those elements, and goals reached.
  *
  * The rules it follows are docs/design.md §2; its attributes and commands are in the README
  * ("Tag a page"). This file is written to be read: the build (snippet/build.mjs) makes it small,
@@ -42,10 +43,16 @@
   // The page view's seen elements, by name, not by node: a framework may re-render the same
   // CTA as a new node.
   const seen = new Set();
-  // Every tracked node and its measurements: {share: visible fraction, capped at the viewport;
-  // onThreshold: share is at the threshold; since: when the current unbroken exposure began,
-  // 0 when none}. A Map, not a WeakMap: removed nodes are let go explicitly, and the debug
-  // overlay can list them.
+  // The page view's present elements, by name (at most 200, docs/design.md §2), and those of
+  // them not reported yet.
+  const present = new Set();
+  let unreported = [];
+  // The page view itself is not reported yet: every page view is, even one without elements
+  // (page-path goals match it on the server).
+  let pageviewUnreported;
+  // Every tracked node and its state: {onThreshold: its visible share, capped at the viewport,
+  // is at the threshold; since: when the current unbroken exposure began, 0 when none}. A Map,
+  // not a WeakMap: removed nodes are let go explicitly, and the debug overlay can list them.
   const elements = new Map();
 
   // The page view: a random id, and the URL and path it began on.
@@ -69,16 +76,21 @@
 
   const elementName = (element) => attribute(element, 'data-ctr');
 
+  // Every event of the page view goes out through here.
+  const send = (event) => {
+    if (optedOut) return;
+    queue.push({ id: pageview + '-' + ++sequence, ts: Date.now(), ...event });
+    scheduleFlush();
+  };
+
   const record = (element, type, viaClick) => {
     if (type != 'click') {
       // Once seen, a node needs no more geometry until the next page view: the browser's
       // intersection work is most of what tracking costs a scrolling page.
       seen.add(elementName(element));
-      intersections.unobserve(element);
+      unobserve(element);
     }
-    if (optedOut) return;
-    queue.push({
-      id: pageview + '-' + ++sequence,
+    send({
       type,
       element: elementName(element),
       // Without data-ctr-kind, the tag decides (docs/design.md §1, "kind").
@@ -86,33 +98,66 @@
         attribute(element, 'data-ctr-kind') ||
         { A: 'link', BUTTON: 'cta', INPUT: 'cta' }[element.tagName] ||
         'banner',
-      ts: Date.now(),
       variant: attribute(element, 'data-ctr-variant'),
       via_click: viaClick,
     });
+  };
+
+  // A goal reached (docs/design.md §2, "Goals"); the server credits the element clicked before it.
+  const goal = (name, options) => name && send({ type: 'conversion', goal: name, value: options?.value });
+
+  // Present: in the page's DOM and not display:none, which leaves an element no box at all.
+  const notePresent = (element) => {
+    const name = elementName(element);
+    if (present.has(name) || present.size >= 200 || !element.getClientRects().length) return;
+    present.add(name);
+    unreported.push(name);
     scheduleFlush();
   };
 
+  // Covered (docs/design.md §2): the middle of its visible part shows another element, neither
+  // inside it nor around it (a modal, a banner). So a cover counts once it reaches across that
+  // middle, and a sticky header over the top third does not stop the clock. Probed by the dwell
+  // clock only (below), never while scrolling.
+  const covered = (element) => {
+    const box = element.getBoundingClientRect();
+    // Clipped to the viewport vertically, the direction pages scroll in; an element on
+    // threshold has its horizontal middle on screen unless it is wider than the viewport and
+    // scrolled sideways, and then nothing is found there, which stops the clock too.
+    const found = document.elementFromPoint(
+      box.x + box.width / 2,
+      (Math.max(box.y, 0) + Math.min(box.bottom, innerHeight)) / 2
+    );
+    return !(element.contains(found) || found?.contains(element));
+  };
+
   // One timer drives every dwell clock, and runs only while something dwells. Each tick
-  // re-checks rendered state, so style that hides an element mid-dwell restarts its clock and
-  // a class change that reveals one starts it, without observing every class change on the page.
+  // re-checks rendered state and cover, so style that hides an element mid-dwell restarts its
+  // clock and a class change that reveals one starts it, without observing every class change
+  // on the page.
   const tick = () => {
     const now = Date.now();
     let dwelling = false;
     elements.forEach((state, element) => {
       if (!state.onThreshold || seen.has(elementName(element))) return;
       dwelling = true;
+      // Due: the exposure is about to begin (since is 0) or has lasted the dwell. Only then is
+      // the element probed for a cover, which keeps hit tests off the ticks in between, where a
+      // scrolling page moves through most of its elements.
+      const due = now - state.since >= positiveNumber(element, 'data-ctr-dwell', dwell);
       // checkVisibility (2024+) sees display, visibility and opacity of ancestors too; older
       // browsers still get display:none and zero size from the IntersectionObserver.
       if (
         document.hidden ||
-        element.checkVisibility?.({ opacityProperty: true, visibilityProperty: true }) === false
+        element.checkVisibility?.({ opacityProperty: true, visibilityProperty: true }) === false ||
+        (due && covered(element))
       ) {
         state.since = 0;
       } else if (!state.since) {
-        // The exposure begins at the first tick that finds it on threshold and rendered.
+        // The exposure begins at the first tick that finds it on threshold, rendered and
+        // uncovered.
         state.since = now;
-      } else if (now - state.since >= positiveNumber(element, 'data-ctr-dwell', dwell)) {
+      } else if (due) {
         record(element, 'impression');
       }
     });
@@ -127,48 +172,64 @@
     startClocks();
   };
 
-  // Thresholds every 0.25%: 50%, or any custom threshold in whole percent, is crossed exactly,
-  // and an element 4 viewports tall still reaches half the viewport to within 1%.
-  const thresholds = [];
-  for (let step = 0; step <= 400; step++) thresholds.push(step / 400);
+  // Each element is observed at one threshold of its own, the intersection ratio at which its
+  // capped share reaches its limit, so the browser calls back only when it crosses that line (and
+  // when it enters or leaves the viewport), not on every frame of a scroll. Elements that fit in
+  // the viewport all share the observer of the limit itself; each element moves to the observer
+  // of its ratio on its first entry, and again whenever an entry shows its ratio has changed.
+  const observers = {};
 
-  const intersections = new IntersectionObserver(
-    (entries) => {
-      for (const entry of entries) {
-        const element = entry.target;
-        const state = elements.get(element);
-        if (!state) continue;
-        const box = entry.boundingClientRect;
-        const visible = entry.intersectionRect;
-        // Capped at the viewport (innerWidth: rootBounds is null in a cross-origin frame).
-        const cappedArea = Math.min(box.width, innerWidth) * Math.min(box.height, innerHeight);
-        if (cappedArea) resizes.unobserve(element);
-        else resizes.observe(element);
-        // A zero-sized element gives NaN, which is never on threshold.
-        state.share = (visible.width * visible.height) / cappedArea;
-        // 0.001: an element placed at exactly 50% may measure 49.99% after sub-pixel layout.
-        state.onThreshold = state.share + 0.001 >= positiveNumber(element, 'data-ctr-threshold', threshold);
-        // Off threshold, the clock stops; the next tick on threshold starts it again.
-        if (!state.onThreshold) state.since = 0;
-        startClocks();
-      }
-    },
-    { threshold: thresholds }
-  );
+  const unobserve = (element) => {
+    for (const ratio in observers) observers[ratio].unobserve(element);
+  };
+
+  // Observing anew gives a first entry; without a ratio, from the observer of threshold 0,
+  // which then moves the element to its own.
+  const observe = (element, ratio) => {
+    unobserve(element);
+    (observers[ratio] ||= new IntersectionObserver(onIntersections, { threshold: ratio || 0 })).observe(element);
+  };
+
+  const onIntersections = (entries, observer) => {
+    entries.forEach((entry) => {
+      const element = entry.target;
+      const state = elements.get(element);
+      // Some browsers still deliver an entry queued before its node was let go.
+      if (!state) return;
+      // Every observed node gets a first entry, and a display:none node one more when it is
+      // shown (the ResizeObserver below asks again): presence is noted here.
+      notePresent(element);
+      const box = entry.boundingClientRect;
+      // Capped at the viewport (innerWidth: rootBounds is null in a cross-origin frame).
+      const cappedArea = Math.min(box.width, innerWidth) * Math.min(box.height, innerHeight);
+      // Only nodes found zero-sized are watched for size (and stay watched: they are few). A
+      // ResizeObserver on every node costs a scrolling page about a third of the browser's
+      // intersection work again (measured with bench/snippet.py).
+      if (!cappedArea) resizes.observe(element);
+      // At this intersection ratio the capped share reaches the threshold, at most 1: a
+      // threshold above 1 asks for the whole element. The browser compares it with the ratio it
+      // measures in layout units, so an element placed at exactly 50% is on threshold without
+      // the tolerance for rounded rectangles an earlier version needed. NaN for a zero-sized
+      // element, which is then never on threshold.
+      const limit = positiveNumber(element, 'data-ctr-threshold', threshold);
+      const ratio = Math.min(1, (limit * cappedArea) / (box.width * box.height));
+      if (observers[ratio] != observer) observe(element, ratio);
+      // Off threshold, the clock stops; the next tick on threshold starts it again.
+      else if (!(state.onThreshold = entry.intersectionRatio >= ratio)) state.since = 0;
+      startClocks();
+    });
+  };
 
   // The IntersectionObserver says nothing when a zero-sized element grows (its ratio stays 1),
-  // so those are watched for size, and asked about again.
+  // so those are watched for size, and observed anew.
   const resizes = new ResizeObserver((entries) => {
-    for (const entry of entries) {
-      intersections.unobserve(entry.target);
-      intersections.observe(entry.target);
-    }
+    entries.forEach((entry) => observe(entry.target));
   });
 
   const track = (element) => {
     if (elements.has(element)) return;
     elements.set(element, {});
-    intersections.observe(element);
+    observe(element);
   };
 
   const scan = (node) => {
@@ -190,7 +251,7 @@
     if (!sweep) return;
     elements.forEach((state, element) => {
       if (element.isConnected && element.matches(SELECTOR)) return;
-      intersections.unobserve(element);
+      unobserve(element);
       resizes.unobserve(element);
       elements.delete(element);
     });
@@ -260,6 +321,13 @@
   // when it refuses (its quota is 64 KiB), fetch keepalive. If the collector was failing just
   // now, or we are offline, the events wait for the next page instead.
   const flush = (hiding) => {
+    // The page view's report: first the page view itself, then the elements that showed up since.
+    if (pageviewUnreported || unreported.length) {
+      pageviewUnreported = false;
+      send({ type: 'pageview', present: unreported });
+      unreported = [];
+    }
+    // After send(), which schedules a flush: this one is it.
     clearTimeout(flushTimer);
     flushTimer = 0;
     if (queue.length) {
@@ -289,8 +357,13 @@
     pageviewPath = location.pathname;
     pageview = crypto.getRandomValues(new Uint32Array(3)).join('');
     seen.clear();
-    // record() stopped observing seen nodes; the new page view needs them again.
-    elements.forEach((state, element) => intersections.observe(element));
+    present.clear();
+    unreported = [];
+    pageviewUnreported = true;
+    scheduleFlush();
+    // record() stopped observing seen nodes, and the new page view needs every node's first
+    // entry again (for its presence).
+    elements.forEach((state, element) => observe(element));
     restartClocks();
   };
 
@@ -304,13 +377,21 @@
   // The capture phase sees every click before the page can stop it; the nearest tagged
   // ancestor gets it. Keyboard activation of links and buttons fires `click` too.
   const onClick = (event) => {
-    const element = event.target.closest?.(SELECTOR);
     // `click` has button 0; of `auxclick`, only the middle button (1) counts.
-    if (!element || event.button > 1) return;
-    // A click proves the element was seen, so CTR stays at most 1.
-    if (!seen.has(elementName(element))) record(element, 'impression', true);
-    record(element, 'click');
+    if (event.button > 1) return;
+    const element = event.target.closest?.(SELECTOR);
+    if (element) {
+      // A click proves the element was seen, so CTR stays at most 1.
+      if (!seen.has(elementName(element))) record(element, 'impression', true);
+      record(element, 'click');
+    }
+    // After the click, so that the click is the one credited with the goal. A form's goal is
+    // reached when it is submitted, not when a field in it is clicked.
+    const goalElement = event.target.closest?.('[data-ctr-goal]');
+    if (goalElement?.tagName != 'FORM') goal(attribute(goalElement, 'data-ctr-goal'));
   };
+
+  const onSubmit = (event) => goal(attribute(event.target, 'data-ctr-goal'));
 
   const commands = {
     variant(value) {
@@ -324,6 +405,9 @@
       startPageview();
     },
     flush,
+    goal,
+    // For a backend that reports the conversion later (docs/design.md §2, "Goals").
+    id: () => pageview,
     optout() {
       optedOut = true;
       queue = [];
@@ -346,17 +430,20 @@
   });
   document.addEventListener('click', onClick, true);
   document.addEventListener('auxclick', onClick, true);
+  document.addEventListener('submit', onSubmit, true);
   document.addEventListener(
     'visibilitychange',
     () => {
       // Hiding the tab restarts every dwell clock.
       restartClocks();
       if (document.hidden) flush(true);
-    },
-    true
+    }
+    // No capture flag: the event is dispatched at the document itself.
   );
-  window.addEventListener('pagehide', () => flush(true), true);
-  window.addEventListener('popstate', onRouteChange, true);
+  addEventListener('pagehide', () => flush(true));
+  // A page restored from the back/forward cache is a new page view (docs/design.md §2).
+  addEventListener('pageshow', (event) => event.persisted && ctrlens('pageview'));
+  addEventListener('popstate', onRouteChange);
   // A single-page app's own navigation fires no event: wrap the two calls that make it.
   ['pushState', 'replaceState'].forEach((method) => {
     const original = history[method];
@@ -371,6 +458,16 @@
   if (/ctrlens-debug/.test(location.search)) {
     const overlay = document.createElement('script');
     overlay.src = new URL('ctr-debug.js', script.src);
+    document.head.append(overlay);
+  }
+  // The live overlay likewise, when the dashboard's "Open on page" put a token in the fragment
+  // (docs/design.md §4). That page view is the overlay's, not a visitor's: nothing is sent, and
+  // so the token never reaches the collector inside a page URL.
+  if (/ctrlens-overlay=/.test(location.hash)) {
+    optedOut = true;
+    queue = [];
+    const overlay = document.createElement('script');
+    overlay.src = new URL('ctr-overlay.js', script.src);
     document.head.append(overlay);
   }
 })();

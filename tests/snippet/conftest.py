@@ -4,7 +4,8 @@ Pages live in tests/snippet/fixtures/ and are served by a small static server on
 than the collector, like a real deployment (so CORS, Origin checks and sendBeacon are real).
 `{{NAME}}` in a page is replaced by the query parameter `NAME` (HTML-escaped); `COLLECTOR`
 defaults to the test collector and `FLUSH` to 100 ms. A `csp` parameter becomes the page's
-Content-Security-Policy header.
+Content-Security-Policy header; a `cache` parameter drops the `no-store` that every other page
+gets (it would keep the page out of the back/forward cache).
 
 Each test gets its own site key, so counts never leak between tests.
 """
@@ -24,8 +25,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 from ctrlens.snippet import DIST
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 class StaticSite:
@@ -55,9 +57,13 @@ class StaticSite:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
+                # no-store keeps a page out of Chromium's back/forward cache; `cache` lets it in.
+                if "cache" not in query:
+                    self.send_header("Cache-Control", "no-store")
                 if "csp" in query:
-                    self.send_header("Content-Security-Policy", query["csp"].replace("COLLECTOR", site.collector))
+                    self.send_header(
+                        "Content-Security-Policy", query["csp"].replace("COLLECTOR", site.collector)
+                    )
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -68,7 +74,9 @@ class StaticSite:
                     self.send_error(404)
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                forwarded = {k: self.headers[k] for k in ("Content-Type", "Origin", "User-Agent") if self.headers[k]}
+                forwarded = {
+                    k: self.headers[k] for k in ("Content-Type", "Origin", "User-Agent") if self.headers[k]
+                }
                 answer = httpx.post(site.collector + "/e", content=body, headers=forwarded, timeout=10)
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
@@ -142,7 +150,9 @@ class Collected:
     def of(self, element: str, type: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events() if e["element"] == element and (type is None or e["type"] == type)]
 
-    def wait(self, element: str, type: str = "impression", count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    def wait(
+        self, element: str, type: str = "impression", count: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
         """Wait until `count` events of `type` for `element` arrived, then return them."""
 
         def arrived() -> list[dict[str, Any]] | None:

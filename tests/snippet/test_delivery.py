@@ -167,5 +167,6 @@ def test_stored_events_are_bounded_and_the_loss_counted(view, collected, static,
     page.wait_for_function(f"{QUEUE}.length === 0", timeout=20_000)
     stored_ids = [e["event_id"] for e in collected.events()]
     assert len(stored_ids) == len(set(stored_ids))
-    assert {e["id"] for e in events} <= set(stored_ids)
+    # Page view reports are kept by the funnel's ledgers, not as raw events (storage/funnel.py).
+    assert {e["id"] for e in events if e["type"] != "pageview"} <= set(stored_ids)
     assert len([i for i in stored_ids if i.startswith("old")]) == len(old_kept)

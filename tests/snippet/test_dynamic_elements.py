@@ -56,7 +56,11 @@ def live_probes(page) -> int:
     found = cdp.send("Runtime.queryObjects", {"prototypeObjectId": proto})["objects"]["objectId"]
     length = cdp.send(
         "Runtime.callFunctionOn",
-        {"objectId": found, "functionDeclaration": "function () { return this.length; }", "returnByValue": True},
+        {
+            "objectId": found,
+            "functionDeclaration": "function () { return this.length; }",
+            "returnByValue": True,
+        },
     )
     return length["result"]["value"]
 

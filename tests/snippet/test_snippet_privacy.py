@@ -10,7 +10,9 @@ SIGNALS = {
     "dnt": "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})",
     "gpc": "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})",
 }
-QUEUE_STUB = "window.ctrlens = window.ctrlens || function () { (ctrlens.q = ctrlens.q || []).push(arguments); };"
+QUEUE_STUB = (
+    "window.ctrlens = window.ctrlens || function () { (ctrlens.q = ctrlens.q || []).push(arguments); };"
+)
 
 
 def test_no_cookies_anywhere(view, collected) -> None:
