@@ -8,7 +8,12 @@ How the data is made (the bulk path, minutes not hours): for every hour of the l
 days and every (element, variant, page) cell, impressions are drawn from a Poisson law with a
 day/night rhythm, clicks from a binomial at the element's CTR (varying by variant). Those are
 exactly the rows the write path produces, so they go straight into `rollups` (whose triggers
-fill `rollups_daily`), `breakdowns` (device, source, account) and `pageview_rollups`; the raw
+fill `rollups_daily`), `breakdowns` (device, source, account), `pageview_rollups` and
+`experiment_moments` (per element, variant and day: visitor-days of about 1.5 impressions; the
+visitor-day ledger itself is not read by any page, so it is left empty), the funnel's
+`presence_rollups` (each element present in more page views than it is seen in: its viewability
+drawn per element) and `goal_rollups` (the goal `signup`, defined for the site: conversions drawn
+from each cell's clicks, plus some credited to no element), whose triggers fill the daily tables; the raw
 `events` table gets one row per impression and per click with the same counts per element and
 hour, inserted with executemany, for the baseline query. Timing then runs over HTTP against a
 real `ctrlens serve` subprocess (bearer token, default 30-day range), the baseline in-process
@@ -36,17 +41,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ctrlens.collector.storage import open_storage
+from ctrlens.collector.storage import open_storage  # noqa: E402 - after the path above
 
 SITE = "bench"
 TOKEN = "bench-token-" + secrets.token_hex(16)
 HOUR, DAY = 3600, 86400
 KINDS = ("cta", "banner", "link", "nav")
 DEVICES = (("desktop", 0.58), ("mobile", 0.36), ("tablet", 0.06))
-SOURCES = (("(direct)", 0.35), ("google.com", 0.3), ("newsletter", 0.15), ("news.ycombinator.com", 0.1), ("twitter", 0.1))
+SOURCES = (
+    ("(direct)", 0.35),
+    ("google.com", 0.3),
+    ("newsletter", 0.15),
+    ("news.ycombinator.com", 0.1),
+    ("twitter", 0.1),
+)
 ACCOUNTS = 40
 ACCOUNT_SHARE = 0.15
 PAGES = 20
+GOAL = "signup"
 
 
 class Layout:
@@ -71,6 +83,9 @@ class Layout:
                     weight.append(popularity[e] / len(pages))
         self.ctr = np.array(ctr)
         self.weight = np.array(weight) / np.sum(weight)
+        # The funnel: per cell, unseen page views per seen one, and the chance a click converts.
+        self.unseen_odds = rng.choice([0, 0, 1, 2, 4], size=len(self.cells))
+        self.converts = rng.uniform(0.02, 0.3, size=len(self.cells))
 
     def cell_names(self, i: int) -> tuple[str, str, str, str]:
         e, v, p = self.cells[i]
@@ -114,32 +129,87 @@ def build(db: str, events: int, elements: int, variants: int, days: int, seed: i
         conn.execute("BEGIN")
         hh, cc = np.nonzero(imps)
         rollups = [
-            (SITE, names[c][0], names[c][1], names[c][2], int(hours[h]), names[c][3], int(imps[h, c]),
-             int(via[h, c]), int(clicks[h, c]), int(total[h, c]), int(viewers[h, c]), int(clickers[h, c]))
-            for h, c in zip(hh.tolist(), cc.tolist())
+            (
+                SITE,
+                names[c][0],
+                names[c][1],
+                names[c][2],
+                int(hours[h]),
+                names[c][3],
+                int(imps[h, c]),
+                int(via[h, c]),
+                int(clicks[h, c]),
+                int(total[h, c]),
+                int(viewers[h, c]),
+                int(clickers[h, c]),
+            )
+            for h, c in zip(hh.tolist(), cc.tolist(), strict=False)
         ]
         conn.executemany(
             "INSERT INTO rollups (site, element, variant, page, hour, kind, impressions, via_click, clicks, "
-            "total_clicks, viewers, clickers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rollups)
+            "total_clicks, viewers, clickers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rollups,
+        )
         written["rollups"] += len(rollups)
+
+        # The funnel: page views with each element present, and the conversions of its clicks.
+        present = imps + rng.binomial(imps * layout.unseen_odds[None, :], 0.5) * 2
+        conversions = rng.binomial(clicks, layout.converts[None, :])
+        conn.executemany(
+            "INSERT INTO presence_rollups (site, element, variant, page, hour, present) VALUES (?,?,?,?,?,?)",
+            [
+                (SITE, *names[c][:3], int(hours[h]), int(present[h, c]))
+                for h, c in zip(hh.tolist(), cc.tolist(), strict=False)
+            ],
+        )
+        hh_c, cc_c = np.nonzero(conversions)
+        goal_rows = [
+            (
+                SITE,
+                GOAL,
+                *names[c][:3],
+                int(hours[h]),
+                int(conversions[h, c]),
+                0,
+                float(conversions[h, c]) * 20.0,
+            )
+            for h, c in zip(hh_c.tolist(), cc_c.tolist(), strict=False)
+        ]
+        for h in np.nonzero(keep_hours)[0].tolist():  # conversions after no click: the site's only
+            goal_rows.append((SITE, GOAL, "", "A", "/page-00", int(hours[h]), int(rng.poisson(3)), 0, 0.0))
+        conn.executemany(
+            "INSERT INTO goal_rollups (site, goal, element, variant, page, hour, conversions, assisted, value) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            goal_rows,
+        )
 
         # Breakdowns: the day's impressions and clicks of each cell split across values.
         day_imps, day_clicks, day_total = imps.sum(0), clicks.sum(0), total.sum(0)
         breakdowns: dict[tuple[str, str, str, str], list[int]] = {}
         for c in np.nonzero(day_imps)[0].tolist():
             element, variant, _, _ = names[c]
-            splits = [("device", DEVICES, device_p, day_imps[c], day_clicks[c], day_total[c]),
-                      ("source", SOURCES, source_p, day_imps[c], day_clicks[c], day_total[c])]
+            splits = [
+                ("device", DEVICES, device_p, day_imps[c], day_clicks[c], day_total[c]),
+                ("source", SOURCES, source_p, day_imps[c], day_clicks[c], day_total[c]),
+            ]
             with_account = rng.binomial(day_imps[c], ACCOUNT_SHARE)
             account_clicks = rng.binomial(day_clicks[c], ACCOUNT_SHARE) if with_account else 0
             account_clicks = min(account_clicks, with_account)
-            splits.append(("account", [(f"acct-{i:02d}", 0) for i in range(ACCOUNTS)], account_p,
-                           with_account, account_clicks, account_clicks))
+            splits.append(
+                (
+                    "account",
+                    [(f"acct-{i:02d}", 0) for i in range(ACCOUNTS)],
+                    account_p,
+                    with_account,
+                    account_clicks,
+                    account_clicks,
+                )
+            )
             for dimension, values, p, n_imps, n_clicks, _ in splits:
                 imp_split = rng.multinomial(n_imps, p)
                 click_split = rng.multinomial(n_clicks, p)
                 click_split = np.minimum(click_split, imp_split)
-                for (value, _), i, k in zip(values, imp_split.tolist(), click_split.tolist()):
+                for (value, _), i, k in zip(values, imp_split.tolist(), click_split.tolist(), strict=False):
                     if i:
                         row = breakdowns.setdefault((element, variant, dimension, value), [0, 0, 0])
                         row[0] += i
@@ -150,17 +220,51 @@ def build(db: str, events: int, elements: int, variants: int, days: int, seed: i
             "total_clicks) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (site, element, variant, day, dimension, "
             "value) DO UPDATE SET impressions = breakdowns.impressions + excluded.impressions, "
             "clicks = breakdowns.clicks + excluded.clicks, total_clicks = breakdowns.total_clicks + excluded.total_clicks",
-            [(SITE, e, v, day, dim, val, *counts) for (e, v, dim, val), counts in breakdowns.items()])
+            [(SITE, e, v, day, dim, val, *counts) for (e, v, dim, val), counts in breakdowns.items()],
+        )
         written["breakdowns"] += len(breakdowns)
+
+        # Visitor-day moments per (element, variant): the day's counts, as if each visitor-day saw
+        # the element about 1.5 times; plausible sums for timing, not a model of anyone's clicks.
+        cell_of = [(names[c][0], names[c][1]) for c in range(n_cells)]
+        per_arm: dict[tuple[str, str], list[int]] = {}
+        for c in np.nonzero(day_imps)[0].tolist():
+            arm = per_arm.setdefault(cell_of[c], [0, 0])
+            arm[0] += int(day_imps[c])
+            arm[1] += int(day_clicks[c])
+        moments = []
+        for (element, variant), (n, k) in per_arm.items():
+            clusters = max(1, round(n / 1.5))
+            repeat = n - clusters  # impressions beyond a visitor-day's first
+            moments.append(
+                (
+                    SITE,
+                    day,
+                    element,
+                    variant,
+                    clusters,
+                    n,
+                    k,
+                    n + 2 * repeat + repeat // 2,
+                    k + k // 3,
+                    k + k // 2,
+                )
+            )
+        conn.executemany(
+            "INSERT INTO experiment_moments (site, day, element, variant, clusters, impressions, clicks, "
+            "impressions_sq, clicks_sq, cross_products) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            moments,
+        )
 
         # Page views: about the busiest element's impressions on each (variant, page) per hour.
         pageviews: dict[tuple[str, str, int], int] = {}
-        for h, c in zip(hh.tolist(), cc.tolist()):
+        for h, c in zip(hh.tolist(), cc.tolist(), strict=False):
             key = (names[c][1], names[c][2], int(hours[h]))
             pageviews[key] = max(pageviews.get(key, 0), int(imps[h, c] * 1.1) + 1)
         conn.executemany(
             "INSERT INTO pageview_rollups (site, variant, page, hour, pageviews) VALUES (?,?,?,?,?)",
-            [(SITE, *k, n) for k, n in pageviews.items()])
+            [(SITE, *k, n) for k, n in pageviews.items()],
+        )
 
         # Raw events: one row per impression and per click, same counts per element and hour.
         flat_imps, flat_total = imps.ravel(), total.ravel()
@@ -171,20 +275,51 @@ def build(db: str, events: int, elements: int, variants: int, days: int, seed: i
             ts = hours[idx // n_cells] * 1000 + rng.integers(0, HOUR * 1000, idx.size)
             cells = (idx % n_cells).tolist()
             rows = []
-            for cell, t in zip(cells, ts.tolist()):
+            for cell, t in zip(cells, ts.tolist(), strict=False):
                 event_seq += 1
                 element, variant, page, kind = names[cell]
-                rows.append((SITE, f"e{event_seq}", f"p{event_seq}", kind_name, element, kind, variant, "", page,
-                             "https://bench.example" + page, "", "(direct)", "desktop", "v", 0, t, t))
+                rows.append(
+                    (
+                        SITE,
+                        f"e{event_seq}",
+                        f"p{event_seq}",
+                        kind_name,
+                        element,
+                        kind,
+                        variant,
+                        "",
+                        page,
+                        "https://bench.example" + page,
+                        "",
+                        "(direct)",
+                        "desktop",
+                        "v",
+                        0,
+                        t,
+                        t,
+                    )
+                )
             conn.executemany(
                 "INSERT INTO events (site, event_id, pageview, type, element, kind, variant, account, page, url, "
                 "referrer, source, device, visitor, via_click, ts_client, ts_server) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             written["events"] += len(rows)
         conn.execute("COMMIT")
         if d % 10 == 9 or d == days - 1:
-            print(f"  day {d + 1}/{days}: {written['events']:,} events, {written['rollups']:,} hourly rollup rows "
-                  f"({time.monotonic() - started:.0f} s)", flush=True)
+            print(
+                f"  day {d + 1}/{days}: {written['events']:,} events, {written['rollups']:,} hourly rollup rows "
+                f"({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+    # The weekly moments, as moments.py would have kept them beside the daily rows.
+    conn.execute(
+        "INSERT INTO experiment_moments_weekly (site, week, element, variant, clusters, impressions, clicks, "
+        "impressions_sq, clicks_sq, cross_products) SELECT site, (day + 3) / 7, element, variant, "
+        "SUM(clusters), SUM(impressions), SUM(clicks), SUM(impressions_sq), SUM(clicks_sq), "
+        "SUM(cross_products) FROM experiment_moments GROUP BY site, (day + 3) / 7, element, variant"
+    )
     shape = {"events": written["events"], "elements": elements, "variants": variants, "days": days}
     conn.execute("INSERT INTO meta (key, value) VALUES ('bench_shape', ?)", (json.dumps(shape),))
     conn.execute("ANALYZE")
@@ -196,6 +331,7 @@ async def _create(db: str) -> None:
     storage = await open_storage(db)
     try:
         await storage.add_site(SITE, "Bench", ["https://bench.example"])
+        await storage.define_goal(SITE, GOAL)
     finally:
         await storage.close()
 
@@ -253,10 +389,14 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory()
     db = args.db or str(Path(tmp.name) / "bench.db")
     if not Path(db).exists():
-        print(f"seeding {args.events:,} events: {args.elements} elements × {args.variants} variants × {args.days} days → {db}")
+        print(
+            f"seeding {args.events:,} events: {args.elements} elements × {args.variants} variants × {args.days} days → {db}"
+        )
         built = build(db, args.events, args.elements, args.variants, args.days, args.seed)
-        print(f"seeded {built['events']:,} raw events, {built['rollups']:,} hourly rollup rows, "
-              f"{built['breakdowns']:,} breakdown rows in {built['seconds']:.0f} s")
+        print(
+            f"seeded {built['events']:,} raw events, {built['rollups']:,} hourly rollup rows, "
+            f"{built['breakdowns']:,} breakdown rows in {built['seconds']:.0f} s"
+        )
     size = sum(Path(db + s).stat().st_size for s in ("", "-wal") if Path(db + s).exists())
     with sqlite3.connect(db) as conn:
         shape = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'bench_shape'").fetchone()[0])
@@ -265,13 +405,16 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "ctrlens.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"],
-        cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": TOKEN, "CTRLENS_LOG_LEVEL": "warning"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "CTRLENS_TOKEN": TOKEN, "CTRLENS_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     results: list[tuple[str, list[float]]] = []
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                              headers={"Authorization": f"Bearer {TOKEN}"})
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=120, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -286,8 +429,25 @@ def main() -> int:
         results.append(("overview page, 30 days", timed(client, f"/sites/{SITE}", n)))
         results.append(("elements API, 30 days", timed(client, f"/api/sites/{SITE}/elements", n)))
         results.append(("overview page, 90 days", timed(client, f"/sites/{SITE}?period=90d", n)))
-        results.append(("element page, 30 days", timed(client, f"/sites/{SITE}/elements/el-000", max(10, n // 5))))
-        results.append(("variants API, 30 days", timed(client, f"/api/sites/{SITE}/variants", max(10, n // 5))))
+        results.append(
+            ("element page, 30 days", timed(client, f"/sites/{SITE}/elements/el-000", max(10, n // 5)))
+        )
+        few = max(10, n // 5)
+        results.append(
+            ("variants API, 30 days", timed(client, f"/api/sites/{SITE}/variants?period=30d", few))
+        )
+        results.append(
+            ("variants API, since the first event", timed(client, f"/api/sites/{SITE}/variants", few))
+        )
+        results.append(
+            ("variants page, since the first event", timed(client, f"/sites/{SITE}/variants", few))
+        )
+        results.append(
+            (
+                "compare API, since the first event",
+                timed(client, f"/api/sites/{SITE}/compare?element=el-000&control=A&treatment=B", few),
+            )
+        )
         r = client.put(f"/api/sites/{SITE}/settings", json={"timezone": "America/New_York"})
         r.raise_for_status()
         results.append(("overview page, 30 days, New York", timed(client, f"/sites/{SITE}", n)))
@@ -300,14 +460,22 @@ def main() -> int:
     raw = baseline(db, range_json["hour_from"] * 1000, range_json["hour_to"] * 1000, 5)
     overview_p50 = p(results[0][1], 0.5)
     print()
-    print(f"| {shape['events'] / 1e6:.1f}M events, {shape['elements']} elements, {shape['variants']} variants, "
-          f"{shape['days']} days | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50 |")
+    print(
+        f"| {shape['events'] / 1e6:.1f}M events, {shape['elements']} elements, {shape['variants']} variants, "
+        f"{shape['days']} days | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50 |"
+    )
     print("| --- | ---: | ---: | ---: |")
     for name, times in results:
         print(f"| {name} | {p(times, 0.5):.1f} | {p(times, 0.95):.1f} | {p(raw, 0.5) / p(times, 0.5):.0f}× |")
-    print(f"| baseline: raw-event GROUP BY, 30 days (sqlite3, in-process) | {p(raw, 0.5):.0f} | {p(raw, 0.95):.0f} | 1× |")
+    print(
+        f"| baseline: raw-event GROUP BY, 30 days (sqlite3, in-process) | {p(raw, 0.5):.0f} | {p(raw, 0.95):.0f} | 1× |"
+    )
     print()
     print(f"target overview p50 < 50 ms: {'met' if overview_p50 < 50 else 'NOT met'} ({overview_p50:.1f} ms)")
+    for name, times in results:
+        if name.startswith(("variants", "compare")):
+            met = "met" if p(times, 0.5) < 50 else "NOT met"
+            print(f"target {name} p50 < 50 ms: {met} ({p(times, 0.5):.1f} ms)")
     tmp.cleanup()
     return 0
 

@@ -23,7 +23,6 @@ import msgspec
 
 from ctrlens.collector.events import Event, decode_batch
 
-
 _answer = msgspec.json.Encoder().encode
 COLUMNS = 9
 CHUNK = 256
@@ -95,15 +94,31 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     batch = decode_batch(body)
     envelope, now = batch.envelope, int(time.time() * 1000)
     rows = [
-        (envelope.site, e.id, envelope.pageview, e.type, e.element, e.kind or "banner",
-         envelope.variant or "", envelope.url, now)
+        (
+            envelope.site,
+            e.id,
+            envelope.pageview,
+            e.type,
+            e.element,
+            e.kind or "banner",
+            envelope.variant or "",
+            envelope.url,
+            now,
+        )
         for e in batch.events
         if isinstance(e, Event)
     ]
     assert _writer is not None
     await _writer.submit(rows)
     answer = _answer({"accepted": len(rows), "duplicates": 0, "rejected": []})
-    await send({"type": "http.response.start", "status": 202,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(answer)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 202,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": answer})

@@ -5,7 +5,8 @@
 What it does, end to end: a temporary SQLite database gets the demo site and `--days` of
 simulated traffic (`ctrlens.demo.simulate_traffic`, the same write path live events take),
 `ctrlens serve` runs on it as a subprocess, and Playwright with Chromium signs in through the
-login form and saves each page: light mode at 1280 px, one dark-mode shot, one phone-sized shot.
+login form and saves each page: light mode at 1280 px, then the overview and an element page in
+dark mode and on a 390 px phone (light and dark).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ctrlens.collector.storage import open_storage
-from ctrlens.demo import DEMO_SITE, simulate_traffic
+from ctrlens.collector.storage import open_storage  # noqa: E402  (after the path above)
+from ctrlens.demo import DEMO_SITE, simulate_traffic  # noqa: E402
 
 TOKEN = "screenshot-token-" + secrets.token_hex(16)
 MAX_HEIGHT = 1500
@@ -73,7 +74,10 @@ def shoot(base: str, out: Path) -> list[Path]:
         ("accounts", f"{site}/accounts?period=30d", "light", (1280, 900)),
         ("settings", f"{site}/settings", "light", (1280, 900)),
         ("overview-dark", f"{site}?period=30d", "dark", (1280, 900)),
-        ("element-phone", f"{site}/elements/hero-signup?period=7d", "light", (390, 844)),
+        ("element-dark", f"{site}/elements/hero-signup?period=30d", "dark", (1280, 900)),
+        ("overview-phone", f"{site}?period=30d", "light", (390, 844)),
+        ("element-phone", f"{site}/elements/hero-signup?period=30d", "light", (390, 844)),
+        ("element-phone-dark", f"{site}/elements/hero-signup?period=30d", "dark", (390, 844)),
     ]
     saved = []
     executable = chromium()
@@ -138,7 +142,8 @@ def main() -> int:
                     raise SystemExit((Path(tmp) / "serve.log").read_text())
                 time.sleep(0.2)
             for path in shoot(base, out):
-                print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size // 1024} KB")
+                shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                print(f"{shown}  {path.stat().st_size // 1024} KB")
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -60,7 +60,7 @@ class Metrics:
             "# TYPE ctrlens_commit_seconds histogram",
         ]
         running = 0
-        for bound, n in zip((*BUCKETS, float("inf")), self._commit_buckets):
+        for bound, n in zip((*BUCKETS, float("inf")), self._commit_buckets, strict=False):
             running += n
             le = "+Inf" if bound == float("inf") else repr(bound)
             lines.append(f'ctrlens_commit_seconds_bucket{{le="{le}"}} {running}')

@@ -1,6 +1,6 @@
 """Who sent an event, without knowing who they are: visitor ids, bots, device class, source.
 
-Visitor id = keyed BLAKE2b of (site, IP, user agent) under a random daily salt (DESIGN §5).
+Visitor id = keyed BLAKE2b of (site, IP, user agent) under a random daily salt (docs/design.md §5).
 Salts live in the database, so every collector process computes the same id; the salt of a
 day is deleted two days later, after which no id can be recomputed or linked to another day.
 The IP address is only ever an input to the hash; it is never stored or logged.

@@ -15,7 +15,9 @@ ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A
 
 def validate_site_key(key: str) -> str:
     if not SITE_KEY.match(key):
-        raise InvalidRequest("a site key is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise InvalidRequest(
+            "a site key is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return key
 
 

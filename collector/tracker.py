@@ -1,4 +1,5 @@
-"""GET /ctr.js and /ctr-debug.js: the built snippet, gzipped once, with an ETag.
+"""GET /ctr.js, /ctr-debug.js and /ctr-overlay.js: the built snippet and its two lazily loaded
+overlays, gzipped once, with an ETag.
 
 The tag users paste has no version in its URL, so the script is cached for an hour and
 revalidated with its ETag (304) after that; a new release reaches every site within the hour.
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from ctrlens.collector.errors import NotFound
 
-SCRIPTS = {"ctr.js": "ctr.js", "ctr-debug.js": "ctr-debug.js"}
+SCRIPTS = {"ctr.js": "ctr.js", "ctr-debug.js": "ctr-debug.js", "ctr-overlay.js": "ctr-overlay.js"}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -36,7 +37,7 @@ from ctrlens.dashboard.pages import error_answer
 log = logging.getLogger("ctrlens")
 
 # Paths that never need a session or dashboard headers: the hot ingest path stays lean.
-COLLECTOR_PATHS = ("/e", "/ctr.js", "/ctr-debug.js", "/healthz", "/metrics")
+COLLECTOR_PATHS = ("/e", "/ctr.js", "/ctr-debug.js", "/ctr-overlay.js", "/healthz", "/metrics")
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -76,6 +77,8 @@ class DashboardMiddleware:
                 minimum_size=1024,
             )
 
+        private_path: str = scope["path"]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
@@ -85,6 +88,12 @@ class DashboardMiddleware:
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                 ]
+                # Dashboard pages, /api/* and the login are private: no shared or browser cache
+                # keeps them (docs/design.md §6). The stylesheet and scripts are not.
+                if not private_path.startswith("/static/") and not any(
+                    name.lower() == b"cache-control" for name, _ in headers
+                ):
+                    headers.append((b"cache-control", b"no-store"))
             await send(message)
 
         await self.sessions(scope, receive, send_with_headers)
@@ -157,7 +166,8 @@ def create_app(
                 await store.close()
 
     async def collect(request: Request) -> Response:
-        return await request.app.state.collector.handle(request)
+        collector: Collector = request.app.state.collector
+        return await collector.handle(request)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -169,12 +179,19 @@ def create_app(
         return JSONResponse({"status": "ok", "queue": request.app.state.writer.depth})
 
     async def prometheus(request: Request) -> Response:
+        if config.metrics_token and not _bearer_matches(request, config.metrics_token):
+            return PlainTextResponse(
+                "/metrics needs Authorization: Bearer <CTRLENS_METRICS_TOKEN>\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"},
+            )
         text = request.app.state.metrics.render(request.app.state.writer.depth)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     routes = [
         Route("/ctr.js", scripts.serve),
         Route("/ctr-debug.js", scripts.serve),
+        Route("/ctr-overlay.js", scripts.serve),
         Route("/e", collect, methods=["POST"]),
         Route("/e", preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz),
@@ -190,6 +207,12 @@ def create_app(
         exception_handlers={CtrlensError: error_answer, HTTPException: error_answer},
         lifespan=lifespan,
     )
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # Compared in constant time: the answer must not tell how much of a guess was right.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _log_to_stderr(level: str) -> None:

@@ -1,4 +1,4 @@
-"""The `ctrlens` command: serve, site, token, demo, report."""
+"""The `ctrlens` command: serve, site, goal, token, demo, report."""
 
 from __future__ import annotations
 
@@ -38,12 +38,22 @@ def _parser() -> argparse.ArgumentParser:
     server = argparse.ArgumentParser(add_help=False)
     server.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     server.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    server.add_argument("--rate-limit", dest="rate_limit", type=float,
-                        help="POST /e requests per second per client IP; 0 turns it off (default 20)")
-    server.add_argument("--trusted-proxy", dest="trusted_proxies", action="append",
-                        help="address or network of a reverse proxy whose X-Forwarded-For is believed (repeatable)")
+    server.add_argument(
+        "--rate-limit",
+        dest="rate_limit",
+        type=float,
+        help="POST /e requests per second per client IP; 0 turns it off (default 20)",
+    )
+    server.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        help="address or network of a reverse proxy whose X-Forwarded-For is believed (repeatable)",
+    )
 
-    parser = argparse.ArgumentParser(prog="ctrlens", description="Element-level click-through-rate analytics.")
+    parser = argparse.ArgumentParser(
+        prog="ctrlens", description="Element-level click-through-rate analytics."
+    )
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", parents=[common, server], help="run the collector and dashboard")
@@ -54,20 +64,39 @@ def _parser() -> argparse.ArgumentParser:
     site_sub = site.add_subparsers(dest="site_command", required=True)
     add = site_sub.add_parser("add", parents=[common], help="add a site")
     add.add_argument("key", help="the site key used in data-site")
-    add.add_argument("--origin", dest="origins", action="append", required=True,
-                     help="an origin allowed to send events, e.g. https://shop.example (repeatable)")
+    add.add_argument(
+        "--origin",
+        dest="origins",
+        action="append",
+        required=True,
+        help="an origin allowed to send events, e.g. https://shop.example (repeatable)",
+    )
     add.add_argument("--name", help="display name (default: the key)")
     add.add_argument("--timezone", help="IANA time zone for the dashboard's days (default UTC)")
     add.set_defaults(handler=_site_add)
     listing = site_sub.add_parser("list", parents=[common], help="list sites")
     listing.set_defaults(handler=_site_list)
 
+    goal = sub.add_parser("goal", help="manage a site's goals (conversions need none defined)")
+    goal_sub = goal.add_subparsers(dest="goal_command", required=True)
+    define = goal_sub.add_parser("add", parents=[common], help="define a goal, or change one")
+    define.add_argument("site", help="the site key")
+    define.add_argument("name", help="the goal's name, as in ctrlens('goal', NAME) or data-ctr-goal")
+    define.add_argument("--path", help="a page path that is the conversion ('*': any text), /thank-you*")
+    define.add_argument("--value", help="the value of a conversion sent without one")
+    define.set_defaults(handler=_goal_add)
+    goals = goal_sub.add_parser("list", parents=[common], help="list a site's goals")
+    goals.add_argument("site", help="the site key")
+    goals.set_defaults(handler=_goal_list)
+
     token = sub.add_parser("token", help="the dashboard's admin token")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     reset = token_sub.add_parser("reset", parents=[common], help="generate a new token and print it")
     reset.set_defaults(handler=_token_reset)
 
-    demo = sub.add_parser("demo", parents=[common, server], help="run the example site with simulated traffic")
+    demo = sub.add_parser(
+        "demo", parents=[common, server], help="run the example site with simulated traffic"
+    )
     demo.add_argument("--days", type=int, default=21, help="days of simulated traffic to seed (default 21)")
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
     demo.set_defaults(handler=_demo)
@@ -102,7 +131,9 @@ def _with_storage(config: Config, work: Any, create: bool = True) -> Any:
         try:
             storage = await open_storage(config.db)
         except Exception as exc:  # refused, unknown host, bad password, no such file: one line
-            raise ValueError(f"cannot open the database {redacted(config.db)}: {type(exc).__name__}: {exc}") from None
+            raise ValueError(
+                f"cannot open the database {redacted(config.db)}: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             return await work(storage)
         finally:
@@ -169,6 +200,43 @@ def _site_list(config: Config, args: argparse.Namespace) -> int:
         print(f"no sites yet in {redacted(config.db)}: ctrlens site add KEY --origin https://your.site")
     for site in sites:
         print(f"{site.key}\t{site.name}\t{' '.join(site.origins)}")
+    return 0
+
+
+def _goal_add(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.collector.errors import InvalidRequest
+    from ctrlens.dashboard.views.goals import parse_goal
+
+    try:
+        name, path, value = parse_goal({"name": args.name, "path": args.path, "value": args.value})
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from None
+
+    async def work(storage: Storage) -> Any:
+        if await storage.get_site(args.site) is None:
+            raise ValueError(f"unknown site {args.site!r}; see ctrlens site list")
+        return await storage.define_goal(args.site, name, path, value)
+
+    goal = _with_storage(config, work, create=False)
+    print(
+        f"goal {goal.name!r} of site {args.site!r}: path {goal.path or '(none)'}, "
+        f"default value {goal.value if goal.value is not None else '(none)'}"
+    )
+    return 0
+
+
+def _goal_list(config: Config, args: argparse.Namespace) -> int:
+    async def work(storage: Storage) -> Any:
+        if await storage.get_site(args.site) is None:
+            raise ValueError(f"unknown site {args.site!r}; see ctrlens site list")
+        return await storage.goals(args.site)
+
+    goals = _with_storage(config, work, create=False)
+    if not goals:
+        print(f"no goals yet for {args.site!r}: ctrlens goal add {args.site} NAME [--path /thank-you*]")
+    for goal in goals:
+        value = "" if goal.value is None else goal.value
+        print(f"{goal.name}\t{goal.path}\t{value}\t{'defined' if goal.defined else 'seen in conversions'}")
     return 0
 
 
@@ -242,7 +310,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         f"    admin token:                    {token_line}\n"
         "  Scroll the example page, click a few calls-to-action, then refresh the dashboard.\n"
         "  Browsers driven by scripts (headless Chrome, Playwright, Selenium) are dropped as bots\n"
-        "  unless the site counts them: Settings → \"Count known bots and crawlers\".\n"
+        '  unless the site counts them: Settings → "Count known bots and crawlers".\n'
         "  Press Ctrl+C to stop; run ./dev.sh demo again to continue with the same data.\n",
         flush=True,
     )

@@ -1,4 +1,4 @@
-"""Account CTR (DESIGN §1): accounts with a click / accounts with an impression, and per account.
+"""Account CTR (docs/design.md §1): accounts with a click / accounts with an impression, and per account.
 
 Accounts come from the `breakdowns` table (dimension `account`), which is kept per UTC day;
 for a site in another time zone a range covers the UTC days it overlaps.

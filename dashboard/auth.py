@@ -207,7 +207,8 @@ class Auth:
         if time.time() - session["since"] >= SESSION_LIFETIME:
             return None
         await self._refresh()
-        return "session" if hmac.compare_digest(str(session.get("generation", "")), self._generation) else None
+        current = hmac.compare_digest(str(session.get("generation", "")), self._generation)
+        return "session" if current else None
 
 
 def check_api_write(request: Request, how: str) -> None:

@@ -75,7 +75,9 @@ def sparkline(values: Sequence[float | None], width: int = 96, height: int = 24)
     step = (w - 2 * pad) / max(len(values) - 1, 1)
     scale = (h - 2 * pad) / (top or 1.0)
     run: list[str] = []
-    first = last = None
+    # `top` is not None: at least one value is present, so both ends are found.
+    first = last = top
+    seen = False
     for i, v in enumerate(values):
         if v is None:
             if run:
@@ -83,7 +85,8 @@ def sparkline(values: Sequence[float | None], width: int = 96, height: int = 24)
                 run = []
             continue
         run.append(f"{round(pad + i * step)},{round(h - pad - v * scale)}")
-        first = v if first is None else first
+        first = first if seen else v
+        seen = True
         last = v
     if run:
         _close(chart, run)
@@ -103,6 +106,32 @@ def _close(chart: Sparkline, run: list[str]) -> None:
 class Tick:
     position: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the last x label ends at its point, inside the chart
+
+
+@dataclass(frozen=True)
+class ChartSize:
+    """The view box and margins of one drawing of the time chart, and how many x labels fit."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    x_labels: int
+
+
+# A phone gets its own drawing rather than the wide one scaled down, where 11px labels would
+# shrink to 5px (docs/design.md §4: the dashboard fits a phone).
+WIDE = ChartSize(760, 260, 52, 14, 14, 30, 8)
+PHONE = ChartSize(340, 220, 44, 10, 14, 30, 4)
+
+#: Height of a guide label's box in view-box units: 11px text with its descender and its 3px halo
+#: measure 18 in Chromium; two more for air.
+GUIDE_LABEL_HEIGHT = 20
+#: The highest CTR an axis shows: a rate is never above 100%.
+CTR_CEILING = 1.0
 
 
 @dataclass
@@ -118,28 +147,72 @@ class TimeChart:
     dots: list[tuple[float, float, str]] = field(default_factory=list)  # x, y, title
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
-    guides: list[dict[str, Any]] = field(default_factory=list)  # rating thresholds
+    guides: list[dict[str, Any]] = field(default_factory=list)  # rating thresholds: name, y, label, label_y
     points: list[dict[str, Any]] = field(default_factory=list)  # hover targets: x, y, title
+    y_max: float = 0.0
+    phone: TimeChart | None = None  # the same data drawn for a phone's width
 
 
 def ctr_chart(
     points: Sequence[dict[str, Any]],
     labels: Sequence[str],
     thresholds: Thresholds | None = None,
-    width: int = 760,
-    height: int = 260,
+    size: ChartSize = WIDE,
 ) -> TimeChart:
-    """CTR over time as a line, the 95% Wilson interval as a band, and the rating thresholds."""
-    left, right, top, bottom = 52, 14, 14, 30
+    """CTR over time as a line, the 95% Wilson interval as a band, and the rating thresholds;
+    drawn wide, with the phone's drawing attached (the page shows one of the two by its width)."""
+    chart = _draw(points, labels, thresholds, size)
+    if size == WIDE:
+        chart.phone = _draw(points, labels, thresholds, PHONE)
+    return chart
+
+
+def y_axis_top(peak: float, highest: float, guide: float) -> float:
+    """The axis maximum: room above the line and the Good threshold, a round number, never
+    above 100%. Wide intervals of thin buckets would flatten the line; the band is clipped instead."""
+    wanted = max(min(highest, max(peak * 2.0, 0.005)), peak * 1.1, guide * 1.25, 0.005)
+    return min(nice_ceiling(wanted), CTR_CEILING)
+
+
+def x_label_indexes(count: int, most: int) -> list[int]:
+    """Evenly spaced points to label, the first and the last always among them, at most `most`."""
+    if count <= 0:
+        return []
+    if count <= most:
+        return list(range(count))
+    every = math.ceil((count - 1) / max(most - 1, 1))
+    chosen = list(range(0, count, every))
+    if chosen[-1] != count - 1:
+        # The last point is the newest: label it, in place of a neighbour too close to it.
+        if count - 1 - chosen[-1] < every / 2 or len(chosen) >= most:
+            chosen[-1] = count - 1
+        else:
+            chosen.append(count - 1)
+    return chosen
+
+
+def guide_label_baselines(good_y: float, poor_y: float) -> tuple[float, float]:
+    """Baselines of the Good and Poor labels: each just above its line, unless the lines are so
+    close that the two labels would overlap; then Poor's goes just below its own line."""
+    good, poor = good_y - 4, poor_y - 4
+    if abs(poor - good) < GUIDE_LABEL_HEIGHT:
+        poor = poor_y + GUIDE_LABEL_HEIGHT - 4
+    return good, poor
+
+
+def _draw(
+    points: Sequence[dict[str, Any]], labels: Sequence[str], thresholds: Thresholds | None, size: ChartSize
+) -> TimeChart:
+    width, height, left, right, top, bottom = (
+        size.width, size.height, size.left, size.right, size.top, size.bottom
+    )
     chart = TimeChart(width, height, left, right, top, bottom)
     inner_w, inner_h = width - left - right, height - top - bottom
     ctrs = [p["ctr"] for p in points]
     present = [p for p in points if p["ctr"] is not None]
     peak = max((p["ctr"] for p in present), default=0.0)
     highest = max((p["ctr_high"] for p in present), default=0.0)
-    guide_top = thresholds.good * 1.25 if thresholds else 0.0
-    # Wide intervals of thin buckets would flatten the line; clip the band instead.
-    y_max = nice_ceiling(max(min(highest, max(peak * 2.0, 0.005)), peak * 1.1, guide_top, 0.005))
+    y_max = chart.y_max = y_axis_top(peak, highest, thresholds.good if thresholds else 0.0)
     step = inner_w / max(len(points) - 1, 1)
 
     def x(i: int) -> float:
@@ -167,18 +240,22 @@ def ctr_chart(
 
     for value in axis_ticks(y_max):
         chart.y_ticks.append(Tick(y(value), _percent_label(value)))
-    count = len(points)
-    every = max(1, math.ceil(count / 8))
-    for i in range(0, count, every):
-        chart.x_ticks.append(Tick(x(i), labels[i]))
+    indexes = x_label_indexes(len(points), size.x_labels)
+    for i in indexes:
+        last = len(points) > 1 and i == indexes[-1]
+        chart.x_ticks.append(Tick(x(i), labels[i], "end" if last else "middle"))
     if thresholds:
-        for name, value in (("good", thresholds.good), ("poor", thresholds.poor)):
+        good_label, poor_label = guide_label_baselines(y(thresholds.good), y(thresholds.poor))
+        for name, value, label_y in (
+            ("good", thresholds.good, good_label), ("poor", thresholds.poor, poor_label)
+        ):
             if value <= y_max:
-                chart.guides.append({"name": name, "y": y(value), "label": f"{name} {_percent_label(value)}"})
+                chart.guides.append({"name": name, "y": y(value), "label": f"{name} {_percent_label(value)}",
+                                     "label_y": label_y})
     return chart
 
 
-def _percent_label(value: float, scale: float = 0.0) -> str:
+def _percent_label(value: float) -> str:
     """"2.5%", "10%", "0.25%": as many decimals as the value needs, at most three."""
     text = f"{value * 100:.3f}".rstrip("0").rstrip(".")
     return f"{text}%"
@@ -192,12 +269,14 @@ class IntervalPlot:
     ticks: list[Tick] = field(default_factory=list)
 
 
-def interval_plot(arms: Sequence[tuple[str, float, float, float]], width: int = 360, row_height: int = 26) -> IntervalPlot:
+def interval_plot(
+    arms: Sequence[tuple[str, float, float, float]], width: int = 360, row_height: int = 26
+) -> IntervalPlot:
     """Each arm's CTR as a dot on its 95% interval, on one shared axis: do the intervals overlap?"""
     left, right = 70, 16
     height = row_height * len(arms) + 22
     plot = IntervalPlot(width, height)
-    top_value = nice_ceiling(max((high for _, _, _, high in arms), default=0.01) * 1.05)
+    top_value = min(nice_ceiling(max((high for _, _, _, high in arms), default=0.01) * 1.05), CTR_CEILING)
     inner = width - left - right
 
     def x(value: float) -> float:
@@ -205,8 +284,10 @@ def interval_plot(arms: Sequence[tuple[str, float, float, float]], width: int = 
 
     for i, (name, ctr, low, high) in enumerate(arms):
         y = row_height * i + row_height / 2 + 2
-        plot.rows.append({"name": name, "y": y, "x": x(ctr), "x_low": x(low), "x_high": x(high),
-                          "title": f"{name}: {ctr * 100:.2f}% (95% interval {low * 100:.2f}–{high * 100:.2f}%)"})
+        title = f"{name}: {ctr * 100:.2f}% (95% interval {low * 100:.2f}–{high * 100:.2f}%)"
+        plot.rows.append(
+            {"name": name, "y": y, "x": x(ctr), "x_low": x(low), "x_high": x(high), "title": title}
+        )
     for value in axis_ticks(top_value):
         plot.ticks.append(Tick(x(value), _percent_label(value)))
     return plot

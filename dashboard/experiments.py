@@ -1,26 +1,50 @@
-"""Variant comparisons (DESIGN §4 "Variant verdicts"): control against each treatment, per element.
+"""Variant comparisons (docs/design.md §4 "Variant verdicts"): control against each treatment,
+per element, judged as the site's experiment (experiment_settings.py) says.
 
-Arms are the element's non-empty variants; the control is the one named in the request, else
-the first in alphabetical order (A before B, control before treatment). The sample-ratio check
-uses the page views of each arm on the pages where the element appeared, against an even split.
+Arms are the element's non-empty variants (only the declared ones when the site declares its
+variants); the control is the one named in the request, else the experiment's first variant,
+else the first in alphabetical order. Each arm's counts come with their visitor-day moments
+(storage's `variant_moments`), so every interval and test is clustered by visitor-day. The
+sample-ratio check uses the page views of each arm on the pages where the element appeared,
+against the planned split (even when none is declared).
+
+Visitor-days are UTC days, so an experiment is read in whole UTC days: for a site in another time
+zone, the UTC days its local period overlaps (the page says so).
+
+Every comparison shown together (all elements × treatments of one report) is adjusted for
+multiple testing as the experiment's `correction` says; the compare API answers with the same
+adjustment as the variants page, so the two never disagree.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ctrlens.collector.errors import InvalidRequest, NotFound
 from ctrlens.collector.storage import Site, Storage
-from ctrlens.dashboard.periods import Period
-from ctrlens.dashboard.site_settings import rating_settings
-from ctrlens.dashboard.statistics import MIN_OUTCOMES, Arm, Comparison, compare
+from ctrlens.dashboard.experiment_settings import Experiment
+from ctrlens.dashboard.inference import Moments, adjust
+from ctrlens.dashboard.periods import MAX_DAYS, Period, parse_period
+from ctrlens.dashboard.site_settings import rating_settings, site_timezone
+from ctrlens.dashboard.statistics import (
+    MIN_OUTCOMES,
+    Arm,
+    Comparison,
+    DifferenceTest,
+    compare,
+    difference_test,
+)
 
 _ROLES = ("control", "treatment")
-#: Per arm, in the flat row: its counts (fields of `Arm`), then its CTR and interval (of `Comparison`).
-_ARM_COUNTS = ("impressions", "clicks", "pageviews")
+DAY = 86400
+#: Per arm, in the flat row: its counts, then its CTR and interval (of `Comparison`).
+_ARM_COUNTS = ("impressions", "clicks", "pageviews", "visitors")
 _ARM_COLUMNS = (*_ARM_COUNTS, "ctr", "low", "high")
 #: What the test found, in `Comparison`'s order: every field that is not about one arm.
 _RESULT_COLUMNS = tuple(
@@ -37,6 +61,16 @@ COMPARISON_COLUMNS = (
     *_RESULT_COLUMNS,
     "sentence",
 )
+
+CORRECTION_NAMES = {"bh": "Benjamini–Hochberg", "holm": "Holm", "none": "no correction"}
+INFERENCE_NAMES = {"always_valid": "always valid", "fixed_horizon": "fixed horizon"}
+DECISION_LABELS = {
+    "ship": "Ship it",
+    "keep_control": "Keep the control",
+    "keep_running": "Keep running",
+    "no_meaningful_difference": "No meaningful difference",
+    "fix_split": "Fix the split",
+}
 
 
 #: How the variant of events sent without one is shown and filtered.
@@ -58,55 +92,165 @@ def flat(element: str, kind: str, control: str, treatment: str, c: Comparison) -
     return row
 
 
-class _Arms:
-    """Per element: clicks and impressions per variant, and the pages it appeared on."""
+def experiment_days(period: Period) -> tuple[int, int]:
+    """The UTC days [first, last] an experiment is read over for `period` (visitor-days are UTC days)."""
+    return period.day_from, period.day_to
 
-    def __init__(self, cells: list[dict[str, Any]], pageviews: dict[tuple[str, str], int]) -> None:
+
+def default_period(
+    site: Site, experiment: Experiment, first_day: int | None, today: date | None = None
+) -> Period:
+    """The period an experiment is read over when the request names none: since the experiment's
+    start, else since the first day with data, to today (at most periods.MAX_DAYS)."""
+    tz = site_timezone(site)
+    today = today or datetime.now(ZoneInfo(tz)).date()
+    start = experiment.start
+    if start is None and first_day is not None:
+        start = date(1970, 1, 1) + timedelta(days=first_day)
+    if start is None or start > today:
+        start = today
+    start = max(start, today - timedelta(days=MAX_DAYS))
+    return Period(start, today, tz)
+
+
+async def experiment_period(
+    storage: Storage, site: Site, experiment: Experiment, params: dict[str, str]
+) -> Period:
+    """The request's period if it names one (`from`, `to`, `period`), else `default_period`."""
+    if any(params.get(k) for k in ("from", "to", "period")):
+        return parse_period(params, site_timezone(site))
+    return default_period(site, experiment, await storage.first_moments_day(site.key))
+
+
+class _Arms:
+    """Per element: moments and page views per variant, its kind and the pages it appeared on."""
+
+    def __init__(
+        self,
+        cells: list[dict[str, Any]],
+        pageviews: dict[tuple[str, str], int],
+        moments: list[Any],
+        experiment: Experiment,
+        days_so_far: float,
+    ) -> None:
         self.pageviews = pageviews
-        self.counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        self.experiment = experiment
+        self.days_so_far = days_so_far
+        self.moments: dict[str, dict[str, Moments]] = defaultdict(dict)
         self.pages: dict[str, set[str]] = defaultdict(set)
+        self._arms: dict[tuple[str, str], Arm] = {}
         self.kinds: dict[str, str] = {}
         for c in cells:
-            arm = self.counts[c["element"]][c["variant"]]
-            arm[0] += c["clicks"]
-            arm[1] += c["impressions"]
             self.pages[c["element"]].add(c["page"])
             self.kinds[c["element"]] = c["kind"]
+        for m in moments:
+            self.moments[m.element][m.variant] = Moments(
+                m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products
+            )
+
+    def elements(self) -> list[str]:
+        return sorted(self.moments)
 
     def variants(self, element: str) -> list[str]:
-        return sorted(v for v in self.counts.get(element, {}) if v)
+        """The element's arms: declared ones in their order, else every named variant A to Z."""
+        seen = self.moments.get(element, {})
+        if self.experiment.variants:
+            return [v for v in self.experiment.names() if v in seen]
+        return sorted(v for v in seen if v)
+
+    def control(self, element: str, requested: str | None) -> str:
+        variants = self.variants(element)
+        for name in (requested, self.experiment.control):
+            if name is not None and name in variants:
+                return name
+        return variants[0]
 
     def arm(self, element: str, variant: str) -> Arm:
-        clicks, impressions = self.counts[element][variant]
-        views = sum(self.pageviews.get((variant, page), 0) for page in self.pages[element])
-        return Arm(clicks=clicks, impressions=impressions, pageviews=views)
+        arm = self._arms.get((element, variant))
+        if arm is None:
+            views = sum(self.pageviews.get((variant, page), 0) for page in self.pages[element])
+            arm = self._arms[(element, variant)] = Arm(self.moments[element][variant], views)
+        return arm
 
 
-async def _arms(storage: Storage, site: Site, period: Period, element: str | None = None) -> _Arms:
-    cells, pageviews = await asyncio.gather(
-        storage.element_cells(site.key, period.hour_from, period.hour_to, element=element),
-        storage.pageview_counts(site.key, period.hour_from, period.hour_to),
+async def _arms(
+    storage: Storage, site: Site, period: Period, experiment: Experiment, element: str | None = None
+) -> _Arms:
+    day_from, day_to = experiment_days(period)
+    hour_from, hour_to = day_from * DAY, (day_to + 1) * DAY
+    cells, pageviews, moments, first_day = await asyncio.gather(
+        storage.element_cells(site.key, hour_from, hour_to, element=element),
+        storage.experiment_pageviews(site.key, day_from, day_to),
+        storage.variant_moments(site.key, day_from, day_to, element=element),
+        storage.first_moments_day(site.key),
     )
-    return _Arms(cells, pageviews)
+    # Days of traffic behind the counts: from the first day with data (or the period's start) to
+    # today (or the period's end), for the days-to-a-decision projection.
+    today = int(time.time()) // DAY
+    start = max(day_from, first_day if first_day is not None else day_from)
+    days_so_far = float(max(0, min(day_to, today) - start + 1))
+    return _Arms(cells, pageviews, moments, experiment, days_so_far)
 
 
-async def variant_report(
-    storage: Storage, site: Site, period: Period, control: str | None = None
-) -> list[dict[str, Any]]:
-    """Every element seen in two or more variants: one row per treatment against the control."""
-    _, min_impressions = rating_settings(site)
-    arms = await _arms(storage, site, period)
-    rows = []
-    for element in sorted(arms.counts):
+@dataclass(frozen=True)
+class Pair:
+    element: str
+    control: str
+    treatment: str
+
+
+def _pairs(arms: _Arms, control: str | None) -> list[Pair]:
+    pairs: list[Pair] = []
+    for element in arms.elements():
         variants = arms.variants(element)
         if len(variants) < 2:
             continue
-        base = control if control in variants else variants[0]
-        for treatment in variants:
-            if treatment == base:
-                continue
-            c = compare(arms.arm(element, base), arms.arm(element, treatment), min_impressions)
-            rows.append(flat(element, arms.kinds[element], base, treatment, c))
+        base = arms.control(element, control)
+        pairs.extend(Pair(element, base, t) for t in variants if t != base)
+    return pairs
+
+
+def _judge(site: Site, arms: _Arms, pairs: list[Pair], experiment: Experiment) -> list[Comparison]:
+    """Each pair compared, with its p-value adjusted across all of them."""
+    _, min_impressions = rating_settings(site)
+    tests = [
+        difference_test(
+            arms.arm(pair.element, pair.control),
+            arms.arm(pair.element, pair.treatment),
+            experiment.smallest_effect,
+            experiment.inference,
+        )
+        for pair in pairs
+    ]
+    adjusted = adjust([t.p_value for t in tests], experiment.correction)
+
+    def one(pair: Pair, test: DifferenceTest, p_adjusted: float) -> Comparison:
+        return compare(
+            arms.arm(pair.element, pair.control),
+            arms.arm(pair.element, pair.treatment),
+            min_impressions,
+            expected_share_b=experiment.treatment_share(pair.control, pair.treatment),
+            smallest_effect=experiment.smallest_effect,
+            inference_name=experiment.inference,
+            p_adjusted=p_adjusted,
+            correction=experiment.correction,
+            days_so_far=arms.days_so_far,
+            test=test,
+        )
+
+    return [one(pair, t, p) for pair, t, p in zip(pairs, tests, adjusted, strict=True)]
+
+
+async def variant_report(
+    storage: Storage, site: Site, period: Period, experiment: Experiment, control: str | None = None
+) -> list[dict[str, Any]]:
+    """Every element seen in two or more variants: one row per treatment against the control."""
+    arms = await _arms(storage, site, period, experiment)
+    pairs = _pairs(arms, control)
+    rows = [
+        flat(pair.element, arms.kinds.get(pair.element, ""), pair.control, pair.treatment, c)
+        for pair, c in zip(pairs, _judge(site, arms, pairs, experiment), strict=True)
+    ]
     # The elements with the most traffic first: their verdicts matter most and settle first.
     rows.sort(
         key=lambda r: (-(r["control_impressions"] + r["treatment_impressions"]), r["element"], r["treatment"])
@@ -118,36 +262,46 @@ async def comparison(
     storage: Storage,
     site: Site,
     period: Period,
+    experiment: Experiment,
     element: str,
     control: str | None = None,
     treatment: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The compare API: `Comparison.to_dict()` plus the names and the plain-language sentence,
-    and the same comparison as one flat row (its CSV)."""
-    _, min_impressions = rating_settings(site)
-    arms = await _arms(storage, site, period, element)
+    and the same comparison as one flat row (its CSV). Adjusted as on the variants page with
+    the same control."""
+    arms = await _arms(storage, site, period, experiment)
     variants = arms.variants(element)
     if not variants:
         raise NotFound(f"element {element!r} has no impressions with a variant in this period")
-    control = control or variants[0]
+    control = control if control is not None else arms.control(element, None)
     if treatment is None:
         others = [v for v in variants if v != control]
         if not others:
             raise InvalidRequest(f"element {element!r} was seen in one variant only; nothing to compare")
         treatment = others[0]
     for name in (control, treatment):
-        if name not in arms.counts[element]:
+        if name not in variants:
             raise NotFound(f"element {element!r} has no impressions in variant {name!r} in this period")
     if control == treatment:
         raise InvalidRequest("control and treatment must be different variants")
-    c = compare(arms.arm(element, control), arms.arm(element, treatment), min_impressions)
-    row = flat(element, arms.kinds[element], control, treatment, c)
+    # The family is the variants page's with this control, plus this pair if the page has no
+    # such row (a treatment compared with another treatment).
+    pairs = _pairs(arms, control)
+    wanted = Pair(element, control, treatment)
+    if wanted not in pairs:
+        pairs.append(wanted)
+    judged = dict(zip(pairs, _judge(site, arms, pairs, experiment), strict=True))
+    c = judged[wanted]
+    kind = arms.kinds.get(element, "")
+    row = flat(element, kind, control, treatment, c)
     return {
         "element": element,
-        "kind": arms.kinds[element],
+        "kind": kind,
         "control_variant": control,
         "treatment_variant": treatment,
         "variants": variants,
+        "comparisons": len(pairs),
         **c.to_dict(),
         "sentence": row["sentence"],
     }, row
@@ -182,10 +336,10 @@ def _chance(probability: float) -> str:
 
 
 def summary_sentence(element: str, comparison: Comparison, control_name: str, treatment_name: str) -> str:
-    """One plain-language sentence for the compare page, e.g.
+    """Plain words for the compare page: the effect, how sure, and what to do, e.g.
 
-    "B's hero-signup gets 31% more clicks per impression than A; 97% chance B is better;
-    not yet significant at 5%."
+    "B's hero-signup gets 31% more clicks per impression than A; 97% chance B is better; not yet
+    significant at 5%. Keep the test running: about 12 more days at the current traffic to tell."
     """
     c, t = comparison, treatment_name
     if c.verdict == "insufficient":
@@ -194,10 +348,13 @@ def summary_sentence(element: str, comparison: Comparison, control_name: str, tr
         def counts(name: str, arm: Arm) -> str:
             return f"{name} has {arm.impressions:,} impressions and {arm.clicks:,} clicks"
 
-        return (
+        sentence = (
             f"Not enough data yet: {element} needs at least {needed} in each variant "
             f"({counts(control_name, c.control)}, {counts(t, c.treatment)})."
         )
+        if c.srm_warning:
+            sentence += " " + _advice(c, control_name, t)
+        return sentence
 
     if c.lift_abs == 0:
         effect = (
@@ -220,17 +377,45 @@ def summary_sentence(element: str, comparison: Comparison, control_name: str, tr
 
     level = _percent(c.alpha)
     if c.verdict in ("winner", "loser"):
-        significance = f"significant at {level} ({_p_text(c.p_value)})"
+        significance = f"significant at {level} ({_p_text(c.p_adjusted)})"
     else:
         significance = f"not yet significant at {level}"
+    return f"{effect}; {chance}; {significance}. {_advice(c, control_name, t)}"
 
-    sentence = f"{effect}; {chance}; {significance}."
-    if c.srm_warning:
-        sentence += (
-            f" Warning: the page views are not split between {control_name} and {t} as planned "
-            f"(sample ratio mismatch, {_p_text(c.srm_p_value)}), so the result may be biased."
+
+def _advice(c: Comparison, control_name: str, t: str) -> str:
+    """What to do, and why, in one or two sentences."""
+    effect = _percent(c.smallest_effect)
+    reading = "however often this page is read"
+    if c.inference == "fixed_horizon":
+        reading = "if this is the one planned reading"
+    alarm = f"with at most a {_percent(c.alpha)} chance of a false alarm {reading}"
+    if c.decision == "fix_split":
+        return (
+            f"Fix the split first: the page views are not split between {control_name} and {t} as "
+            f"planned (sample ratio mismatch, {_p_text(c.srm_p_value)}), so the result may be biased."
         )
-    return sentence
+    if c.decision == "ship":
+        return f"Ship {t}: it does better, {alarm}."
+    if c.decision == "keep_control":
+        return f"Keep {control_name}: {t} does worse, {alarm}."
+    if c.decision == "no_meaningful_difference":
+        return (
+            f"Stop the test: any difference is smaller than the {effect} worth detecting; "
+            "keep whichever version you prefer."
+        )
+    if c.verdict == "insufficient":
+        return "Keep the test running."
+    if c.days_to_decision is None:
+        return (
+            f"Keep the test running, but at the current traffic it would take over a year to tell a "
+            f"{effect} difference from none: test a bolder change, or on a busier page."
+        )
+    days = max(1, round(c.days_to_decision))
+    return (
+        f"Keep the test running: about {days:,} more day{'s' if days != 1 else ''} at the current "
+        f"traffic to tell a {effect} difference from none."
+    )
 
 
 def _p_text(p: float) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 #: Two-sided 95% critical value of the standard normal.
 Z95 = 1.959963984540054
@@ -78,6 +79,10 @@ def normal_two_sided_p(z: float) -> float:
 
 def normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def normal_quantile(p: float) -> float:
+    return Z95 if p == 0.975 else NormalDist().inv_cdf(p)
 
 
 def fixed_horizon_p(difference: float, variance: float) -> float:
@@ -172,10 +177,12 @@ def days_to_decision(
     days_so_far: float,
     alpha: float = 0.05,
     horizon: float = 365.0,
+    fixed: bool = False,
 ) -> float | None:
     """Days from now until the always-valid interval decides, at the traffic seen so far, if the
     observed difference holds: it excludes zero (|d| beyond the half-width) or lies within
-    ±smallest_effect. None beyond `horizon` days or without data to project from.
+    ±smallest_effect. None beyond `horizon` days or without data to project from. `fixed`: the
+    fixed-horizon interval instead (read once, at that day).
 
     The variance of a difference shrinks as 1/traffic, and traffic grows with days, so after t
     more days it is variance · days_so_far / (days_so_far + t).
@@ -184,18 +191,31 @@ def days_to_decision(
         return None
     target = max(abs(difference), smallest_effect - abs(difference))
 
+    z = normal_quantile(1.0 - alpha / 2.0)
+
     def half(extra: float) -> float:
-        return confidence_sequence_half_width(variance * days_so_far / (days_so_far + extra), tau2, alpha)
+        projected = variance * days_so_far / (days_so_far + extra)
+        if fixed:
+            return z * math.sqrt(projected)
+        return confidence_sequence_half_width(projected, tau2, alpha)
 
     if half(0.0) <= target:
         return 0.0
     if half(horizon) > target:
         return None
-    low, high = 0.0, horizon
-    for _ in range(60):
-        mid = (low + high) / 2.0
-        if half(mid) > target:
-            low = mid
-        else:
-            high = mid
-    return high
+    # The variance at which the half-width equals the target: for the fixed-horizon interval
+    # directly; for the confidence sequence by fixed-point iteration on
+    # v(v + τ²) = target² τ² / (2·log(1/α) + log((v + τ²)/v)), whose log moves slowly, so a few
+    # rounds settle it (each solves the quadratic in its stable form).
+    if fixed:
+        goal = (target / z) ** 2
+    else:
+        goal, bound = variance, 2.0 * math.log(1.0 / alpha)
+        for _ in range(100):
+            k = target * target * tau2 / (bound + math.log((goal + tau2) / goal))
+            new = 2.0 * k / (tau2 + math.sqrt(tau2 * tau2 + 4.0 * k))
+            settled = abs(new - goal) <= 1e-13 * goal
+            goal = new
+            if settled:
+                break
+    return days_so_far * (variance / goal - 1.0)

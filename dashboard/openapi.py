@@ -13,14 +13,17 @@ from starlette.requests import Request
 from ctrlens.collector.events import KINDS
 from ctrlens.dashboard.accounts import ACCOUNT_COLUMNS, ELEMENT_ACCOUNT_COLUMNS
 from ctrlens.dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS
+from ctrlens.dashboard.diagnosis import DIAGNOSES
+from ctrlens.dashboard.experiment_settings import METRICS
 from ctrlens.dashboard.experiments import COMPARISON_COLUMNS
+from ctrlens.dashboard.inference import CORRECTIONS
 from ctrlens.dashboard.negotiation import RENDERINGS, Rendering
 from ctrlens.dashboard.pages import Answer, page
 from ctrlens.dashboard.periods import PRESETS
 from ctrlens.dashboard.ratings import RATINGS
 from ctrlens.dashboard.reports import ELEMENT_COLUMNS, GROUPS, MAX_DAILY_SPARKLINE, SORTS
 from ctrlens.dashboard.series import INTERVALS, MAX_HOURLY_DAYS, SERIES_COLUMNS
-from ctrlens.dashboard.statistics import VERDICTS
+from ctrlens.dashboard.statistics import DECISIONS, INFERENCES, VERDICTS
 
 _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -51,9 +54,37 @@ _FIELD_TYPES: dict[str, Any] = {
     "control": _STRING,
     "treatment": _STRING,
     "verdict": {"type": "string", "enum": list(VERDICTS)},
+    "decision": {"type": "string", "enum": list(DECISIONS)},
+    "days_to_decision": {
+        "type": ["number", "null"],
+        "description": "with keep_running: days to a decision at the current traffic if the difference "
+        "holds; null when over a year or unknown",
+    },
+    "inference": {"type": "string", "enum": list(INFERENCES)},
+    "correction": {"type": "string", "enum": list(CORRECTIONS)},
+    "p_value": {"type": "number", "description": "unadjusted; always valid unless fixed_horizon"},
+    "p_adjusted": {"type": "number", "description": "adjusted across the comparisons shown together"},
+    "smallest_effect": {"type": "number", "description": "relative lift worth detecting (0.1 is 10%)"},
     "srm_warning": _BOOLEAN,
     "sentence": _STRING,
     "reason": _STRING,
+    # The funnel (docs/design.md §4): the conversion fields are null when the site has no goal.
+    "viewability_rate": {"type": "number", "description": "impressions / present"},
+    "diagnosis": {"type": "string", "enum": list(DIAGNOSES)},
+    "diagnosis_text": {"type": "string", "description": "the diagnosis as a sentence to act on"},
+    **{
+        name: {"type": ["number", "null"], "description": description}
+        for name, description in (
+            ("conversions", "conversions of the goal credited to the element (last click)"),
+            ("assisted", "conversions the element assisted: clicked in the window, not last"),
+            ("post_click_rate", "conversions / clicks"),
+            ("post_click_low", "95% Wilson interval of post_click_rate"),
+            ("post_click_high", "95% Wilson interval of post_click_rate"),
+            ("conversions_per_1000", "conversions per 1,000 impressions"),
+            ("conversion_value", "value of the credited conversions"),
+            ("value_per_1000", "value per 1,000 impressions"),
+        )
+    },
 }
 
 
@@ -107,6 +138,9 @@ FILTERS = [
     _param("page", type="string", description="only this page path"),
 ]
 FORMAT = _param("format", type="string", enum=["json", "csv"], description="csv, or send Accept: text/csv")
+GOAL = _param(
+    "goal", type="string", description="the goal of the conversion fields; default: the first defined goal"
+)
 #: For the routes that are also a dashboard page: `html` (or Accept: text/html) gives the page.
 PAGE_FORMAT = _param(
     "format",
@@ -163,6 +197,44 @@ def _envelope(**fields: Any) -> dict[str, Any]:
     return {"type": "object", "properties": {**_PERIOD_FIELDS, **fields}}
 
 
+def _experiment_schema() -> dict[str, Any]:
+    return {
+        "type": ["object", "null"],
+        "description": "the site's experiment (docs/design.md §4); every field optional; null removes it",
+        "additionalProperties": False,
+        "properties": {
+            "variants": {
+                "type": "array",
+                "description": "control first; shares are relative (50/50 = 0.5/0.5); empty: an equal split "
+                "of every variant seen",
+                "items": {"type": "object", "properties": {"name": _STRING, "share": _NUMBER}},
+            },
+            "start": {"type": ["string", "null"], "format": "date", "description": "null: the first event"},
+            "metric": {"type": "string", "enum": list(METRICS)},
+            "smallest_effect": {"type": "number", "description": "relative lift, default 0.1 (10%)"},
+            "inference": _FIELD_TYPES["inference"],
+            "correction": _FIELD_TYPES["correction"],
+        },
+    }
+
+
+_INFERENCE_PARAMS = [
+    _param(
+        "inference",
+        type="string",
+        enum=["always_valid", "fixed_horizon", "fixed"],
+        description="default: the experiment setting (always_valid)",
+    ),
+    _param(
+        "correction",
+        type="string",
+        enum=list(CORRECTIONS),
+        description="for the comparisons shown together; default: the experiment setting (bh)",
+    ),
+]
+_EXPERIMENT_PERIOD = "without a period: since the experiment's start (or the first event)"
+
+
 def _settings_schema() -> dict[str, Any]:
     bounds = {"type": "object", "properties": {"good": _NUMBER, "poor": _NUMBER, "custom": _BOOLEAN}}
     return {
@@ -175,6 +247,9 @@ def _settings_schema() -> dict[str, Any]:
             "min_impressions": _INTEGER,
             "thresholds": {"type": "object", "properties": {k: bounds for k in KINDS}},
             "allow_bots": _BOOLEAN,
+            "experiment": _experiment_schema(),
+            "attribution_window_hours": _INTEGER,
+            "viewability_threshold": _NUMBER,
             "retention_days": _INTEGER,
             "install_tag": _STRING,
         },
@@ -197,14 +272,37 @@ def _settings_update() -> dict[str, Any]:
             "min_impressions": {"type": "integer", "minimum": 1},
             "thresholds": {"type": "object", "properties": {k: bounds for k in KINDS}},
             "allow_bots": _BOOLEAN,
+            "experiment": _experiment_schema(),
+            "attribution_window_hours": {
+                "type": "integer", "minimum": 1, "maximum": 48,
+                "description": "a conversion is credited to the last element clicked within it (default 24)",
+            },
+            "viewability_threshold": {
+                "type": "number", "description": "not_seen below this share of the page views (default 0.3)"
+            },
         },
     }
+
+
+_METHOD_FIELDS = (
+    "decision", "days_to_decision", "p_value", "p_adjusted", "inference", "correction", "smallest_effect"
+)
+
+
+def _method_envelope(**fields: Any) -> dict[str, Any]:
+    """The variants and compare answers: the method they used, then their own fields."""
+    return _envelope(
+        experiment=_experiment_schema(),
+        day_from_utc={"type": "integer", "description": "first UTC epoch day read (visitor-days are UTC)"},
+        day_to_utc=_INTEGER,
+        **fields,
+    )
 
 
 def _comparison() -> dict[str, Any]:
     arm = {
         "type": "object",
-        "properties": {k: _INTEGER for k in ("clicks", "impressions", "pageviews")}
+        "properties": {k: _INTEGER for k in ("clicks", "impressions", "pageviews", "visitors")}
         | {"ctr": _NUMBER, "ctr_low": _NUMBER, "ctr_high": _NUMBER},
     }
     numbers = (
@@ -217,12 +315,11 @@ def _comparison() -> dict[str, Any]:
         "lift_abs",
         "diff_low",
         "diff_high",
-        "p_value",
         "chance_to_beat",
         "srm_p_value",
         "alpha",
     )
-    return _envelope(
+    return _method_envelope(
         element=_STRING,
         kind=_STRING,
         control_variant=_STRING,
@@ -233,6 +330,8 @@ def _comparison() -> dict[str, Any]:
         lift_rel=_NULLABLE_NUMBER,
         srm_warning=_BOOLEAN,
         verdict=_FIELD_TYPES["verdict"],
+        comparisons={"type": "integer", "description": "comparisons adjusted together"},
+        **{k: _FIELD_TYPES[k] for k in _METHOD_FIELDS},
         min_impressions=_INTEGER,
         sentence=_STRING,
         **{n: _NUMBER for n in numbers},
@@ -304,10 +403,13 @@ def document() -> dict[str, Any]:
                         ),
                         _param("dir", type="string", enum=["asc", "desc"]),
                         _param("include", type="string", enum=["sparkline"]),
+                        GOAL,
                         PAGE_FORMAT,
                     ],
                     "responses": _table(
-                        "Elements", "one row per element (and variant or page with group)", page=True
+                        "Elements",
+                        "one row per element (and variant or page with group), with its funnel for the goal",
+                        page=True,
                     ),
                 }
             },
@@ -326,6 +428,7 @@ def document() -> dict[str, Any]:
                             enum=list(INTERVALS),
                             description=f"as for the series; hour beyond {MAX_HOURLY_DAYS} days gives day",
                         ),
+                        GOAL,
                         PAGE_FORMAT,
                     ],
                     "responses": _table(
@@ -374,13 +477,17 @@ def document() -> dict[str, Any]:
             },
             "/api/sites/{site}/variants": {
                 "get": {
-                    "summary": "Every element seen in two or more variants: control against each treatment",
+                    "summary": "Every element seen in two or more variants: control against each treatment. "
+                    + _EXPERIMENT_PERIOD,
                     "parameters": [
                         SITE,
                         *PERIOD,
                         _param(
-                            "control", type="string", description="default: the first variant alphabetically"
+                            "control",
+                            type="string",
+                            description="default: the experiment's first variant, else the first A to Z",
                         ),
+                        *_INFERENCE_PARAMS,
                         PAGE_FORMAT,
                     ],
                     "responses": _table("Variants", "one comparison per element and treatment", page=True),
@@ -389,13 +496,15 @@ def document() -> dict[str, Any]:
             "/api/sites/{site}/compare": {
                 "get": {
                     "summary": "Compare two variants of one element: lift, interval of the difference, "
-                    "p-value, chance to beat, SRM, verdict",
+                    "p-value (always valid by default) and adjusted p-value, chance to beat, SRM, verdict, "
+                    "decision. " + _EXPERIMENT_PERIOD,
                     "parameters": [
                         SITE,
                         _param("element", type="string", required=True),
                         _param("control", type="string"),
                         _param("treatment", type="string"),
                         *PERIOD,
+                        *_INFERENCE_PARAMS,
                         FORMAT,
                     ],
                     "responses": _table("Comparison", "the comparison (CSV: one flat row)"),
@@ -409,6 +518,7 @@ def document() -> dict[str, Any]:
                         _param("element", type="string"),
                         _param("variant", type="string"),
                         *PERIOD,
+                        GOAL,
                         PAGE_FORMAT,
                     ],
                     "responses": _table(
@@ -431,6 +541,35 @@ def document() -> dict[str, Any]:
                     },
                     "responses": _json("Settings", "the settings after the change"),
                 },
+            },
+            "/api/sites/{site}/goals": {
+                "get": {
+                    "summary": "The site's goals: defined ones and those only seen in conversions",
+                    "parameters": [SITE, PAGE_FORMAT],
+                    "responses": _table("Goals", "every goal, by name", page=True),
+                },
+                "post": {
+                    "summary": "Define (or redefine) a goal: a page-path pattern and a default value",
+                    "parameters": [SITE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewGoal")}},
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "defined",
+                            "content": {"application/json": {"schema": _ref("Goal")}},
+                        },
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/api/sites/{site}/goals/{goal}": {
+                "delete": {
+                    "summary": "Forget a goal's definition (its conversions stay counted)",
+                    "parameters": [SITE, _param("goal", "path", type="string")],
+                    "responses": _json("DeletedGoal", "deleted"),
+                }
             },
             "/api/sites/{site}/live": {
                 "get": {
@@ -490,6 +629,8 @@ def document() -> dict[str, Any]:
                         "description": "with include=sparkline: first day of each point",
                     },
                     group=_STRING,
+                    goal={"type": ["string", "null"], "description": "the goal of the conversion fields"},
+                    goals={"type": "array", "items": _STRING},
                     variants={"type": "array", "items": _STRING},
                     pages={"type": "array", "items": _STRING},
                     totals={"type": "object"},
@@ -516,22 +657,72 @@ def document() -> dict[str, Any]:
                     },
                     interval=_STRING,
                     series={"type": "array", "items": _ref("SeriesPoint")},
+                    goal={"type": ["string", "null"]},
+                    funnel={
+                        "type": "array",
+                        "description": "present -> seen -> clicked -> converted per variant, for the goal",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "variant": _STRING,
+                                "present": _INTEGER,
+                                "impressions": _INTEGER,
+                                "clicks": _INTEGER,
+                                "conversions": {"type": ["integer", "null"]},
+                                "steps": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    },
                 ),
                 "ComparisonRow": _row(COMPARISON_COLUMNS),
-                "Variants": _envelope(comparisons={"type": "array", "items": _ref("ComparisonRow")}),
+                "Variants": _method_envelope(
+                    inference=_FIELD_TYPES["inference"],
+                    correction=_FIELD_TYPES["correction"],
+                    smallest_effect=_FIELD_TYPES["smallest_effect"],
+                    comparisons={"type": "array", "items": _ref("ComparisonRow")},
+                ),
                 "Comparison": _comparison(),
-                "AccountRow": _row(ACCOUNT_COLUMNS),
+                "AccountRow": _row((*ACCOUNT_COLUMNS, "conversions", "conversion_value")),
                 "ElementAccounts": _row(ELEMENT_ACCOUNT_COLUMNS),
                 "Accounts": _envelope(
                     element={"type": ["string", "null"]},
+                    goal={"type": ["string", "null"], "description": "the goal of the conversion fields"},
                     accounts_viewed=_INTEGER,
                     accounts_clicked=_INTEGER,
+                    accounts_converted={
+                        "type": ["integer", "null"],
+                        "description": "accounts that saw an element and converted (credited to element)",
+                    },
                     account_ctr=_NUMBER,
                     account_ctr_low=_NUMBER,
                     account_ctr_high=_NUMBER,
                     accounts={"type": "array", "items": _ref("AccountRow")},
                     elements={"type": "array", "items": _ref("ElementAccounts")},
                 ),
+                "Goal": {
+                    "type": "object",
+                    "properties": {
+                        "name": _STRING,
+                        "path": {"type": ["string", "null"], "description": "page-path pattern, '*' for any"},
+                        "value": _NULLABLE_NUMBER,
+                        "defined": {"type": "boolean", "description": "false: only seen in conversions"},
+                    },
+                },
+                "NewGoal": {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": _STRING,
+                        "path": {"type": "string", "description": "e.g. /thank-you* ('*': any characters)"},
+                        "value": {"type": "number", "minimum": 0, "description": "default conversion value"},
+                    },
+                },
+                "Goals": {
+                    "type": "object",
+                    "properties": {"site": _STRING, "goals": {"type": "array", "items": _ref("Goal")}},
+                },
+                "DeletedGoal": {"type": "object", "properties": {"site": _STRING, "deleted": _STRING}},
                 "Settings": _settings_schema(),
                 "SettingsUpdate": _settings_update(),
                 "Live": {

@@ -1,7 +1,9 @@
 """Good / average / poor ratings of an element's CTR, in the manner of Core Web Vitals.
 
-Pure functions over counts (DESIGN §4 "Ratings"). The point estimate decides the rating;
-``firm`` says whether the whole 95% Wilson interval agrees with it.
+Pure functions over counts (docs/design.md §4 "Ratings"). The point estimate decides the rating;
+``firm`` says whether the whole 95% interval agrees with it: Wilson where each impression is one
+trial, Wilson on the effective impressions (impressions ÷ the design effect of the visitor-day
+clusters, statistics.design_effect) where one visitor gives several.
 """
 
 from __future__ import annotations
@@ -77,15 +79,18 @@ def rate(
     kind: str,
     thresholds: Mapping[str, Thresholds] | None = None,
     min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
+    design_effect: float = 1.0,
 ) -> Rating:
     """Rate ``clicks / impressions`` for an element of ``kind``.
 
     ``thresholds`` overrides the defaults per kind; kinds it does not name keep the defaults,
-    and an unknown kind is rated as a banner.
+    and an unknown kind is rated as a banner. ``design_effect`` (at least 1) widens the interval
+    for impressions clustered by visitor.
     """
     clicks = min(max(clicks, 0), max(impressions, 0))
     ctr = clicks / impressions if impressions > 0 else 0.0
-    low, high = wilson_interval(clicks, impressions)
+    deff = max(1.0, design_effect)
+    low, high = wilson_interval(clicks / deff, impressions / deff)
     if impressions < min_impressions:
         return Rating("insufficient", False, ctr, low, high)
     bounds = _thresholds_for(kind, thresholds)

@@ -1,4 +1,5 @@
-"""Rows the dashboard, the JSON API and `ctrlens report` all show: storage counts + statistics.
+"""Rows the dashboard, the JSON API and `ctrlens report` all show: storage counts + statistics,
+and each element's funnel for the chosen goal (funnel.py).
 
 Every function here takes counts from `Storage` (rollups only) and returns plain dicts and
 lists, ready for a template, `JSONResponse` or a terminal table.
@@ -13,11 +14,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ctrlens.collector.events import DEFAULT_KIND
 from ctrlens.collector.storage import Site, Storage
+from ctrlens.collector.storage.counts import GROUP_KEYS
 from ctrlens.collector.storage.reads import group_cells, week_of
+from ctrlens.dashboard.funnel import (
+    FUNNEL_COLUMNS,
+    FunnelCounts,
+    choose_goal,
+    funnel_fields,
+    site_post_click_rate,
+    viewability_threshold,
+)
+from ctrlens.dashboard.inference import Moments
 from ctrlens.dashboard.periods import Period
 from ctrlens.dashboard.ratings import RATINGS, rate
 from ctrlens.dashboard.site_settings import rating_settings
+from ctrlens.dashboard.statistics import design_effect
 
 GROUPS = ("none", "variant", "page")
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -25,7 +38,10 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MAX_DAILY_SPARKLINE = 31
 #: Columns sorted A to Z by default; every other column sorts largest first.
 TEXT_SORTS = ("element", "kind", "variant", "page")
-SORTS = (*TEXT_SORTS, "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating")
+SORTS = (
+    *TEXT_SORTS, "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating",
+    "present", "viewability_rate", "conversions", "post_click_rate", "conversions_per_1000", "value_per_1000",
+)
 DEFAULT_SORT = ("impressions", "desc")
 
 #: What `rated` adds to a row with impressions and clicks.
@@ -49,6 +65,7 @@ ELEMENT_COLUMNS = (
     "previous_ctr",
     "change_abs",
     "change_rel",
+    *FUNNEL_COLUMNS,
 )
 
 
@@ -72,6 +89,8 @@ class Overview:
     totals: dict[str, Any]
     sparkline_interval: str = "day"
     sparkline_starts: list[date] = field(default_factory=list)
+    goal: str | None = None  # the goal the conversion columns are for
+    goals: list[str] = field(default_factory=list)  # the site's goals, for choosing another
 
 
 def default_direction(sort: str) -> str:
@@ -83,9 +102,12 @@ def element_columns(group: str) -> list[str]:
     return [c for c in ELEMENT_COLUMNS if c not in ("variant", "page") or c == group]
 
 
-def rated(counts: dict[str, Any], kind: str, thresholds: Any, min_impressions: int) -> dict[str, Any]:
-    """CTR, its 95% Wilson interval and the rating, for any row with impressions and clicks."""
-    rating = rate(counts["clicks"], counts["impressions"], kind, thresholds, min_impressions)
+def rated(
+    counts: dict[str, Any], kind: str, thresholds: Any, min_impressions: int, design_effect: float = 1.0
+) -> dict[str, Any]:
+    """CTR, its 95% interval and the rating, for any row with impressions and clicks (Wilson,
+    on the effective impressions when a design effect is given)."""
+    rating = rate(counts["clicks"], counts["impressions"], kind, thresholds, min_impressions, design_effect)
     return dict(
         zip(RATED_COLUMNS, (rating.ctr, rating.low, rating.high, rating.rating, rating.firm), strict=True)
     )
@@ -121,10 +143,14 @@ async def overview(
     filters: Filters = Filters(),
     sort: tuple[str, str] = DEFAULT_SORT,
     sparklines: bool = True,
+    goal: str | None = None,
 ) -> Overview:
     """The site overview: one row per element (or element and variant / page), with the
-    change against the previous period of the same length and a daily CTR sparkline."""
+    change against the previous period of the same length, a daily CTR sparkline and the
+    funnel for `goal` (by default the site's first goal: `funnel.choose_goal`)."""
     thresholds, min_impressions = rating_settings(site)
+    goals = await storage.goals(site.key)
+    goal = choose_goal(goal, goals)
     previous = period.previous()
     # Independent reads, run side by side (SQLite has several reader connections).
     # Per element only (the default view), the previous period comes from narrower rows.
@@ -135,9 +161,16 @@ async def overview(
         if per_element
         else storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind),
     ]
+    keys = ("element", *GROUP_KEYS[group])
+    reads.append(
+        FunnelCounts.read(
+            storage, site.key, goal, period.hour_from, period.hour_to, keys,
+            variant=filters.variant, page=filters.page,
+        )
+    )
     if sparklines:
         reads.append(_sparklines(storage, site, period, filters))
-    cells, before, *spark = await asyncio.gather(*reads)
+    cells, before, funnel, *spark = await asyncio.gather(*reads)
     variants = sorted({c["variant"] for c in cells})
     pages = sorted({c["page"] for c in cells})
     kept = [c for c in cells if filters.keep(c)]
@@ -146,6 +179,22 @@ async def overview(
     for cell in kept:
         pages_of[_key(cell, group)].add(cell["page"])
     rows = [element_row(counts, thresholds, min_impressions) for counts in group_cells(kept, group)]
+    rows += await _present_only(storage, site, funnel, rows, group, filters, thresholds, min_impressions)
+    # The site's post-click rate counts every element's clicks, whatever the kind filter.
+    clicks = sum(c["clicks"] for c in kept) if filters.kind is None else sum(
+        c["clicks"] for c in await storage.element_cells(site.key, period.hour_from, period.hour_to)
+        if filters.keep(c)
+    )
+    site_rate = site_post_click_rate(funnel.attributed(), clicks, goal)
+    threshold = viewability_threshold(site)
+    for row in rows:
+        key = _key(row, group)
+        row.update(
+            funnel_fields(
+                row, funnel.present.get(key, 0), funnel.goal_counts.get(key), goal, site_rate,
+                min_impressions, threshold,
+            )
+        )
 
     earlier: dict[tuple[str, ...], dict[str, Any]]
     if per_element:
@@ -169,8 +218,80 @@ async def overview(
         empty = [None] * len(starts)
         for row in rows:
             row["sparkline"] = by_element.get(row["element"], empty)
+    await _clustered_intervals(storage, site, period, rows, group, filters, thresholds, min_impressions)
     sort_rows(rows, *sort)
-    return Overview(rows, variants, pages, _totals(rows, group), interval, starts)
+    totals = _totals(rows, group)
+    totals.update(
+        goal=goal,
+        conversions=funnel.attributed() + funnel.unattributed() if goal else None,
+        unattributed=funnel.unattributed() if goal else None,
+        site_post_click_rate=site_rate,
+    )
+    return Overview(rows, variants, pages, totals, interval, starts, goal, [g.name for g in goals])
+
+
+async def _present_only(
+    storage: Storage,
+    site: Site,
+    funnel: FunnelCounts,
+    rows: list[dict[str, Any]],
+    group: str,
+    filters: Filters,
+    thresholds: Any,
+    min_impressions: int,
+) -> list[dict[str, Any]]:
+    """Rows for elements present in the period but never seen: the `not_seen` ones the
+    impression rollups cannot show. Their kind is the one they were last seen with."""
+    shown = {_key(row, group) for row in rows}
+    missing = [key for key in funnel.present if key not in shown and key[0]]
+    if not missing:
+        return []
+    kinds = await storage.element_kinds(site.key, sorted({key[0] for key in missing}))
+    added = []
+    for key in sorted(missing):
+        kind = kinds.get(key[0], DEFAULT_KIND)
+        if filters.kind is not None and kind != filters.kind:
+            continue
+        counts: dict[str, Any] = {
+            "element": key[0], "kind": kind, "impressions": 0, "clicks": 0, "total_clicks": 0,
+            "viewers": 0, "clickers": 0,
+        }
+        if group != "none":
+            counts[group] = key[1]
+        row = element_row(counts, thresholds, min_impressions)
+        row.update(
+            pages=[key[1]] if group == "page" else [], previous_impressions=0, previous_ctr=None,
+            change_abs=None, change_rel=None,
+        )
+        added.append(row)
+    return added
+
+
+async def _clustered_intervals(
+    storage: Storage,
+    site: Site,
+    period: Period,
+    rows: list[dict[str, Any]],
+    group: str,
+    filters: Filters,
+    thresholds: Any,
+    min_impressions: int,
+) -> None:
+    """Re-rate the rows with intervals clustered by visitor-day (docs/design.md §4): each row's
+    design effect is measured from the visitor-day moments of its element (and variant) over the
+    UTC days of the period; rows per page take their element's."""
+    moments: dict[tuple[str, ...], Moments] = {}
+    for m in await storage.variant_moments(site.key, period.day_from, period.day_to):
+        sums = Moments(m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products)
+        for cell in ((m.element,), (m.element, m.variant)):
+            moments[cell] = moments[cell] + sums if cell in moments else sums
+    for row in rows:
+        key: tuple[str, ...] = (row["element"],)
+        if group == "variant" or filters.variant is not None:
+            key = (row["element"], str(row.get("variant", filters.variant)))
+        deff = design_effect(moments[key]) if key in moments else 1.0
+        if deff > 1.0:
+            row.update(rated(row, row["kind"], thresholds, min_impressions, deff))
 
 
 async def _sparklines(

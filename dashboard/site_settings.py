@@ -1,12 +1,16 @@
 """A site's settings as the settings page and `GET/PUT /api/sites/{site}/settings` see them.
 
 Stored in `sites.settings` (JSON): `timezone`, `min_impressions`, `thresholds` (fractions per
-kind, only the kinds that differ from the defaults), `allow_bots`. Allowed origins and the name
-are columns of `sites`. Retention is a server setting (`retention_days`), shown, not edited here.
+kind, only the kinds that differ from the defaults), `allow_bots`, `experiment` (its fields that
+differ from the defaults: experiment_settings.py), and the funnel's `attribution_window_hours`
+and `viewability_threshold` (docs/design.md §3, §4); goals have their own page (views/goals.py).
+Allowed origins and the name are columns of `sites`. Retention is a server setting
+(`retention_days`), shown, not edited here.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -15,6 +19,14 @@ from ctrlens.collector.events import KINDS
 from ctrlens.collector.sites import timezones as zone_names
 from ctrlens.collector.sites import validate_origins, validate_timezone
 from ctrlens.collector.storage import Site
+from ctrlens.collector.storage.attribution import DEFAULT_WINDOW_HOURS, MAX_WINDOW_HOURS
+from ctrlens.dashboard.experiment_settings import (
+    experiment_of,
+    parse_experiment,
+    parse_form_variants,
+    stored,
+)
+from ctrlens.dashboard.funnel import viewability_threshold
 from ctrlens.dashboard.periods import zone
 from ctrlens.dashboard.ratings import (
     DEFAULT_MIN_IMPRESSIONS,
@@ -23,7 +35,10 @@ from ctrlens.dashboard.ratings import (
     parse_thresholds,
 )
 
-EDITABLE = ("name", "origins", "timezone", "min_impressions", "thresholds", "allow_bots")
+EDITABLE = (
+    "name", "origins", "timezone", "min_impressions", "thresholds", "allow_bots", "experiment",
+    "attribution_window_hours", "viewability_threshold",
+)
 MAX_MIN_IMPRESSIONS = 10_000_000
 
 
@@ -61,6 +76,9 @@ def settings_json(site: Site, retention_days: int, collector_url: str) -> dict[s
             for kind in KINDS
         },
         "allow_bots": bool(site.settings.get("allow_bots", False)),
+        "experiment": experiment_of(site.settings).to_json(),
+        "attribution_window_hours": site.settings.get("attribution_window_hours", DEFAULT_WINDOW_HOURS),
+        "viewability_threshold": viewability_threshold(site),
         "retention_days": retention_days,
         "install_tag": install_tag(collector_url, site.key),
     }
@@ -125,27 +143,56 @@ def apply_changes(site: Site, changes: Any) -> tuple[str, list[str], dict[str, A
         if not isinstance(changes["allow_bots"], bool):
             raise InvalidRequest("allow_bots must be true or false")
         settings["allow_bots"] = changes["allow_bots"]
+    if "experiment" in changes:
+        try:
+            experiment = stored(parse_experiment(changes["experiment"]))
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if experiment:
+            settings["experiment"] = experiment
+        else:
+            settings.pop("experiment", None)
+    if "attribution_window_hours" in changes:
+        settings["attribution_window_hours"] = _window_hours(changes["attribution_window_hours"])
+    if "viewability_threshold" in changes:
+        settings["viewability_threshold"] = _share(changes["viewability_threshold"])
     return name, origins, settings
 
 
+def _window_hours(value: Any) -> int:
+    """Visitor ids last a day and yesterday's is still known, so a window reaches two days at most."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_HOURS:
+        raise InvalidRequest(
+            f"attribution_window_hours must be a whole number of hours from 1 to {MAX_WINDOW_HOURS}"
+        )
+    return value
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        math.isfinite(value) and 0 < value <= 1
+    ):
+        raise InvalidRequest("viewability_threshold must be a fraction above 0 and at most 1 (30% is 0.3)")
+    return float(value)
+
+
 def form_changes(form: dict[str, str]) -> dict[str, Any]:
-    """The settings form's fields (percentages, one origin per line) as an API-style update."""
+    """The settings form's fields (percentages, one origin per line) as an API-style update.
+    The form is checked here, so that what is wrong with it is said in its own unit, percent."""
     thresholds: dict[str, dict[str, float]] = {}
     for kind in KINDS:
-        bounds = {}
+        percents = {}
         for bound in ("good", "poor"):
             text = form.get(f"{kind}_{bound}", "").strip().rstrip("%").strip()
             if not text:
                 continue
-            try:
-                bounds[bound] = float(text) / 100.0
-            except ValueError:
-                raise InvalidRequest(
-                    f"{kind} {bound} must be a percentage such as 4 or 1.5, got {text!r}"
-                ) from None
-        if bounds:
-            thresholds[kind] = bounds
-    return {
+            percents[bound] = _percent(kind, bound, text)
+        if percents:
+            _check_order(kind, percents)
+            thresholds[kind] = {bound: value / 100.0 for bound, value in percents.items()}
+    changes = {
         "name": form.get("name", ""),
         "origins": [line.strip() for line in form.get("origins", "").splitlines() if line.strip()],
         "timezone": form.get("timezone", "UTC"),
@@ -153,3 +200,48 @@ def form_changes(form: dict[str, str]) -> dict[str, Any]:
         "thresholds": thresholds,
         "allow_bots": form.get("allow_bots") == "on",
     }
+    if "experiment_effect" in form:  # the form's experiment part
+        changes["experiment"] = _experiment_form(form)
+    if "funnel_window" in form:  # the form's funnel part
+        changes["attribution_window_hours"] = form["funnel_window"].strip()
+        seen = form.get("funnel_viewability", "").strip().rstrip("%").strip()
+        try:
+            changes["viewability_threshold"] = float(seen) / 100.0
+        except ValueError:
+            raise InvalidRequest(f"'not seen below' must be a percentage such as 30, got {seen!r}") from None
+    return changes
+
+
+def _experiment_form(form: dict[str, str]) -> dict[str, Any]:
+    effect = form.get("experiment_effect", "").strip().rstrip("%").strip()
+    try:
+        smallest_effect = float(effect) / 100.0 if effect else None
+    except ValueError:
+        raise InvalidRequest(f"smallest effect must be a percentage such as 10, got {effect!r}") from None
+    return {
+        "variants": parse_form_variants(form.get("experiment_variants", "")),
+        "start": form.get("experiment_start", "").strip() or None,
+        "metric": form.get("experiment_metric") or None,
+        "smallest_effect": smallest_effect,
+        "inference": form.get("experiment_inference") or None,
+        "correction": form.get("experiment_correction") or None,
+    }
+
+
+def _percent(kind: str, bound: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidRequest(f"{kind} {bound} must be a percentage such as 4 or 1.5, got {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 100):
+        raise InvalidRequest(f"{kind} {bound} must be a percentage above 0 and at most 100, got {text}%")
+    return value
+
+
+def _check_order(kind: str, percents: dict[str, float]) -> None:
+    """Good above Poor; a bound left empty keeps its default."""
+    default = DEFAULT_THRESHOLDS[kind]
+    good = percents.get("good", default.good * 100)
+    poor = percents.get("poor", default.poor * 100)
+    if not good > poor:
+        raise InvalidRequest(f"{kind}: Good must be above Poor (Good {good:g}% ≤ Poor {poor:g}%)")

@@ -2,27 +2,42 @@
 
 Pure functions, standard library only, so the dashboard, the CLI and the tests can share them.
 The formulas follow docs/design.md §4 and agree with statsmodels/scipy to 1e-6
-(tests/test_statistics.py). Their wording for people (verdict sentences) is in experiments.py.
+(tests/test_statistics.py, tests/test_inference.py). Their wording for people (verdict
+sentences) is in experiments.py.
+
+- **Intervals of one rate.** Wilson where each unit is one trial (accounts, visitors). Where one
+  visitor-day gives several impressions, the Wilson interval on the *effective* number of
+  impressions: impressions ÷ the design effect, the design effect being the visitor-clustered
+  variance (inference.py) over the binomial one, never below 1.
+- **Two variants** (`compare`): the difference of their CTRs with the clustered variance, tested
+  always-valid by default (inference.py's mixture SPRT) or, as a labelled option, once at a
+  fixed horizon; a verdict, and a decision a marketer can act on.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
+from ctrlens.dashboard import inference
+from ctrlens.dashboard.inference import Moments
+
 __all__ = [
+    "DECISIONS",
     "DEFAULT_MIN_IMPRESSIONS",
+    "DEFAULT_SMALLEST_EFFECT",
+    "INFERENCES",
     "MIN_OUTCOMES",
     "VERDICTS",
     "Z95",
     "Arm",
     "Comparison",
-    "chance_to_beat",
     "compare",
-    "difference_interval",
+    "design_effect",
+    "difference_test",
     "srm_p_value",
-    "two_proportion_z_test",
     "wilson_interval",
 ]
 
@@ -40,15 +55,17 @@ MIN_OUTCOMES = 5
 DEFAULT_MIN_IMPRESSIONS = 200
 
 VERDICTS = ("winner", "loser", "inconclusive", "insufficient")
+#: What to do (docs/design.md §4): `keep_control` is the project's addition for a worse treatment.
+DECISIONS = ("ship", "keep_control", "keep_running", "no_meaningful_difference", "fix_split")
+INFERENCES = ("always_valid", "fixed_horizon")
+
+#: The smallest effect worth detecting, relative to the CTR (10%): tunes the always-valid test.
+DEFAULT_SMALLEST_EFFECT = 0.10
 
 
-def _normal_two_sided_p(z: float) -> float:
-    # erfc keeps full relative precision far into the tail, unlike 1 - erf.
-    return math.erfc(abs(z) / math.sqrt(2.0))
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(successes: float, trials: float, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for ``successes / trials``; ``(0.0, 1.0)`` when there are no trials.
+    Counts may be fractional: effective counts (`Arm.interval`).
 
     Successes are clamped to ``[0, trials]`` so a stray extra click never breaks a page.
     """
@@ -66,158 +83,6 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
     return (low, high)
 
 
-@dataclass(frozen=True)
-class Arm:
-    """One variant's counts for one element."""
-
-    clicks: int
-    impressions: int
-    pageviews: int = 0
-
-    def __post_init__(self) -> None:
-        if self.clicks < 0 or self.impressions < 0 or self.pageviews < 0:
-            raise ValueError(f"counts cannot be negative: {self!r}")
-
-    @property
-    def effective_clicks(self) -> int:
-        """Clicks capped at impressions: CTR is never above 100% (DESIGN §1)."""
-        return min(self.clicks, self.impressions)
-
-    @property
-    def ctr(self) -> float:
-        return self.effective_clicks / self.impressions if self.impressions else 0.0
-
-
-def two_proportion_z_test(a: Arm, b: Arm) -> float:
-    """Two-sided p-value of the pooled two-proportion z-test of ``b`` against ``a``.
-
-    Returns 1.0 where the test is undefined (an arm without impressions, or every
-    impression clicked / none clicked in both arms): no evidence of a difference.
-    """
-    if a.impressions == 0 or b.impressions == 0:
-        return 1.0
-    pooled = (a.effective_clicks + b.effective_clicks) / (a.impressions + b.impressions)
-    variance = pooled * (1.0 - pooled) * (1.0 / a.impressions + 1.0 / b.impressions)
-    if variance <= 0.0:
-        return 1.0
-    return _normal_two_sided_p((b.ctr - a.ctr) / math.sqrt(variance))
-
-
-def difference_interval(a: Arm, b: Arm, z: float = Z95) -> tuple[float, float]:
-    """Unpooled Wald interval of ``b.ctr - a.ctr``, clipped to ``[-1, 1]``.
-
-    ``(-1.0, 1.0)`` when either arm has no impressions.
-    """
-    if a.impressions == 0 or b.impressions == 0:
-        return (-1.0, 1.0)
-    pa, pb = a.ctr, b.ctr
-    half = z * math.sqrt(pa * (1.0 - pa) / a.impressions + pb * (1.0 - pb) / b.impressions)
-    diff = pb - pa
-    return (max(-1.0, diff - half), min(1.0, diff + half))
-
-
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-def _stirling_correction(x: float) -> float:
-    """lgamma(x) - ((x - 1/2) log x - x + log sqrt(2 pi)), for x >= 10 (error below 1e-15)."""
-    inv2 = 1.0 / (x * x)
-    # The Stirling series 1/(12x) - 1/(360x^3) + 1/(1260x^5) - ..., evaluated by Horner's rule.
-    series = 691.0 / 360360.0
-    for coefficient in (1.0 / 1188.0, 1.0 / 1680.0, 1.0 / 1260.0, 1.0 / 360.0, 1.0 / 12.0):
-        series = coefficient - inv2 * series
-    return series / x
-
-
-def _log_beta(a: float, b: float) -> float:
-    """log B(a, b) without the cancellation of lgamma(a) + lgamma(b) - lgamma(a + b).
-
-    With a million impressions each lgamma is about 1e7 and the naive difference loses
-    nine digits; this form (R's lbeta) keeps its error proportional to the result instead.
-    """
-    p, q = min(a, b), max(a, b)
-    if p >= 10.0:
-        corr = _stirling_correction(p) + _stirling_correction(q) - _stirling_correction(p + q)
-        return (
-            -0.5 * math.log(q) + _LOG_SQRT_2PI + corr
-            + (p - 0.5) * math.log(p / (p + q)) + q * math.log1p(-p / (p + q))
-        )
-    if q >= 10.0:
-        corr = _stirling_correction(q) - _stirling_correction(p + q)
-        return math.lgamma(p) + corr + p - p * math.log(p + q) + (q - 0.5) * math.log1p(-p / (p + q))
-    return math.lgamma(p) + math.lgamma(q) - math.lgamma(p + q)
-
-
-def _prob_b_beats_a(alpha_a: int, beta_a: int, alpha_b: int, beta_b: int) -> float:
-    """P(X_B > X_A) for X ~ Beta(alpha, beta) with integer ``alpha_b``.
-
-    Evan Miller's closed form, a sum of ``alpha_b`` terms
-        t_i = B(alpha_a + i, beta_a + beta_b) / ((beta_b + i) B(1 + i, beta_b) B(alpha_a, beta_a)).
-    The terms are unimodal in i, with t_{i+1} / t_i = r_i below. So instead of evaluating
-    every term with lgamma we start at the largest one (in log space, which also avoids the
-    underflow of t_0 for large counts) and walk outwards with the ratio until the terms no
-    longer change the sum. For small alpha_b this is simply the whole sum; for large counts
-    it touches only the few thousand terms that carry the mass.
-    """
-    n_terms = alpha_b
-    total_ab = alpha_a + beta_a + beta_b
-
-    def ratio(i: int) -> float:
-        return (alpha_a + i) * (beta_b + i) / ((total_ab + i) * (1 + i))
-
-    # r_i >= 1 exactly when i <= crest, so the largest term sits at ceil(crest).
-    crest = (alpha_a * beta_b - alpha_a - beta_a - beta_b) / (beta_a + 1)
-    peak = min(max(math.ceil(crest), 0), n_terms - 1)
-    log_peak = (
-        _log_beta(alpha_a + peak, beta_a + beta_b)
-        - math.log(beta_b + peak)
-        - _log_beta(1 + peak, beta_b)
-        - _log_beta(alpha_a, beta_a)
-    )
-
-    eps = 1e-17
-    total = 1.0  # the sum relative to the peak term
-    term, i = 1.0, peak
-    while i < n_terms - 1:
-        term *= ratio(i)
-        i += 1
-        total += term
-        if term < eps * total:
-            break
-    term, i = 1.0, peak
-    while i > 0:
-        i -= 1
-        term /= ratio(i)
-        total += term
-        if term < eps * total:
-            break
-    if log_peak + math.log(total) < -745.0:  # below the smallest double
-        return 0.0
-    return math.exp(log_peak + math.log(total))
-
-
-def chance_to_beat(a: Arm, b: Arm) -> float:
-    """P(p_b > p_a) under independent Beta(1 + clicks, 1 + non-clicks) posteriors.
-
-    Exact. Of the four equivalent forms of the closed-form sum (swap the arms, or swap
-    clicks with non-clicks) we use the one with the fewest terms.
-    """
-    a_clicks, b_clicks = a.effective_clicks, b.effective_clicks
-    alpha_a, beta_a = 1 + a_clicks, 1 + a.impressions - a_clicks
-    alpha_b, beta_b = 1 + b_clicks, 1 + b.impressions - b_clicks
-    shortest = min(alpha_a, beta_a, alpha_b, beta_b)
-    if shortest == alpha_b:
-        p = _prob_b_beats_a(alpha_a, beta_a, alpha_b, beta_b)
-    elif shortest == alpha_a:
-        p = 1.0 - _prob_b_beats_a(alpha_b, beta_b, alpha_a, beta_a)
-    elif shortest == beta_a:
-        # p_b > p_a  <=>  1 - p_a > 1 - p_b, and 1 - p ~ Beta(beta, alpha).
-        p = _prob_b_beats_a(beta_b, alpha_b, beta_a, alpha_a)
-    else:
-        p = 1.0 - _prob_b_beats_a(beta_a, alpha_a, beta_b, alpha_b)
-    return min(max(p, 0.0), 1.0)
-
-
 def srm_p_value(a_pageviews: int, b_pageviews: int, expected_share_b: float = 0.5) -> float:
     """Sample-ratio-mismatch p-value: chi-square goodness of fit (df = 1) of the page views."""
     if not 0.0 < expected_share_b < 1.0:
@@ -230,6 +95,107 @@ def srm_p_value(a_pageviews: int, b_pageviews: int, expected_share_b: float = 0.
     statistic = (a_pageviews - expected_a) ** 2 / expected_a + (b_pageviews - expected_b) ** 2 / expected_b
     # The chi-square survival function with one degree of freedom.
     return math.erfc(math.sqrt(statistic / 2.0))
+
+
+def design_effect(m: Moments) -> float:
+    """Clustered variance of the ratio over its binomial variance, at least 1: how many
+    impressions count as one independent trial. 1 without clicks or spread to measure it by.
+
+    Both variances without a small-sample factor, so one impression per visitor-day gives 1.
+    """
+    p = m.ratio
+    if m.clusters < 2 or m.units <= 0 or not 0.0 < p < 1.0:
+        return 1.0
+    clustered = inference.ratio_variance(m) * (m.clusters - 1) / m.clusters
+    ratio = clustered / (p * (1.0 - p) / m.units)
+    return ratio if ratio > 1.0 + 1e-9 else 1.0  # rounding must not make a singleton cluster count
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One variant's counts for one element: its visitor-day moments and its page views."""
+
+    moments: Moments
+    pageviews: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.moments.astuple()) < 0 or self.pageviews < 0:
+            raise ValueError(f"counts cannot be negative: {self!r}")
+
+    @classmethod
+    def independent(cls, clicks: int, impressions: int, pageviews: int = 0) -> Arm:
+        """An arm where every impression is its own visitor-day (one trial each)."""
+        clicks = min(clicks, impressions)
+        return cls(Moments(impressions, impressions, clicks, impressions, clicks, clicks), pageviews)
+
+    @property
+    def clicks(self) -> int:
+        return self.moments.successes
+
+    @property
+    def impressions(self) -> int:
+        return self.moments.units
+
+    @property
+    def visitors(self) -> int:
+        """Visitor-days with an impression: the clusters."""
+        return self.moments.clusters
+
+    @cached_property
+    def ctr(self) -> float:
+        return min(self.clicks, self.impressions) / self.impressions if self.impressions else 0.0
+
+    def interval(self) -> tuple[float, float]:
+        """95% interval of the CTR: Wilson on the effective number of impressions."""
+        deff = design_effect(self.moments)
+        return wilson_interval(min(self.clicks, self.impressions) / deff, self.impressions / deff)
+
+    def has_enough_data(self, min_impressions: int) -> bool:
+        return (
+            self.impressions >= min_impressions
+            and self.clicks >= MIN_OUTCOMES
+            and self.impressions - self.clicks >= MIN_OUTCOMES
+        )
+
+
+@dataclass(frozen=True)
+class DifferenceTest:
+    """The treatment's CTR minus the control's, its clustered variance and the test of it."""
+
+    difference: float
+    variance: float
+    tau2: float  # the mixing variance: the smallest effect worth detecting, squared (absolute)
+    smallest_effect: float  # absolute (a CTR difference)
+    p_value: float  # always-valid unless `inference` is fixed_horizon
+    low: float
+    high: float
+    inference: str
+
+
+def difference_test(
+    control: Arm,
+    treatment: Arm,
+    smallest_effect: float = DEFAULT_SMALLEST_EFFECT,
+    inference_name: str = "always_valid",
+    alpha: float = 0.05,
+) -> DifferenceTest:
+    """Test "no difference" between the arms. `smallest_effect` is relative to the arms'
+    combined CTR; it is the always-valid test's τ (inference.py), and the band inside which a
+    difference is not worth having."""
+    if inference_name not in INFERENCES:
+        raise ValueError(f"inference must be one of {', '.join(INFERENCES)}")
+    both = control.moments + treatment.moments
+    smallest = smallest_effect * both.ratio
+    tau2 = smallest * smallest
+    d = treatment.ctr - control.ctr
+    v = inference.ratio_variance(control.moments) + inference.ratio_variance(treatment.moments)
+    if inference_name == "always_valid":
+        p = inference.always_valid_p(d, v, tau2)
+        low, high = inference.confidence_sequence(d, v, tau2, alpha)
+    else:
+        p = inference.fixed_horizon_p(d, v)
+        low, high = inference.fixed_horizon_interval(d, v, inference.normal_quantile(1.0 - alpha / 2.0))
+    return DifferenceTest(d, v, tau2, smallest, p, max(-1.0, low), min(1.0, high), inference_name)
 
 
 @dataclass(frozen=True)
@@ -249,10 +215,16 @@ class Comparison:
     diff_low: float
     diff_high: float
     p_value: float
+    p_adjusted: float
+    correction: str
+    inference: str
     chance_to_beat: float
     srm_p_value: float
     srm_warning: bool
     verdict: str
+    decision: str
+    days_to_decision: float | None
+    smallest_effect: float  # relative, as set
     min_impressions: int = DEFAULT_MIN_IMPRESSIONS
     alpha: float = 0.05
 
@@ -260,23 +232,17 @@ class Comparison:
         """Every field in order; each arm as its counts with its CTR and interval."""
         result: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         for role in ("control", "treatment"):
-            counts: Arm = result[role]
+            arm: Arm = result[role]
             result[role] = {
-                **{f.name: getattr(counts, f.name) for f in fields(counts)},
-                "ctr": counts.ctr,
+                "clicks": arm.clicks,
+                "impressions": arm.impressions,
+                "pageviews": arm.pageviews,
+                "visitors": arm.visitors,
+                "ctr": arm.ctr,
                 "ctr_low": result[f"{role}_low"],
                 "ctr_high": result[f"{role}_high"],
             }
         return result
-
-
-def _has_enough_data(arm: Arm, min_impressions: int) -> bool:
-    clicks = arm.effective_clicks
-    return (
-        arm.impressions >= min_impressions
-        and clicks >= MIN_OUTCOMES
-        and arm.impressions - clicks >= MIN_OUTCOMES
-    )
 
 
 def compare(
@@ -286,26 +252,54 @@ def compare(
     alpha: float = 0.05,
     *,
     expected_share_b: float = 0.5,
+    smallest_effect: float = DEFAULT_SMALLEST_EFFECT,
+    inference_name: str = "always_valid",
+    p_adjusted: float | None = None,
+    correction: str = "none",
+    days_so_far: float = 0.0,
+    test: DifferenceTest | None = None,
 ) -> Comparison:
-    """Compare ``treatment`` with ``control`` (DESIGN §4 "Variant verdicts").
+    """Compare `treatment` with `control` (docs/design.md §4 "Variant verdicts").
 
-    ``expected_share_b`` is the planned share of page views for the treatment, for the SRM check.
+    `expected_share_b` is the planned share of page views for the treatment, for the SRM check;
+    `p_adjusted` is this comparison's p-value adjusted with the others shown beside it
+    (`correction` names how); `days_so_far`, the days of traffic behind the counts; `test`, the
+    `difference_test` of these arms with these settings if it was run already.
     """
-    control_low, control_high = wilson_interval(control.effective_clicks, control.impressions)
-    treatment_low, treatment_high = wilson_interval(treatment.effective_clicks, treatment.impressions)
-    diff_low, diff_high = difference_interval(control, treatment)
-    p_value = two_proportion_z_test(control, treatment)
+    if test is None:
+        test = difference_test(control, treatment, smallest_effect, inference_name, alpha)
+    adjusted = test.p_value if p_adjusted is None else p_adjusted
     srm_p = srm_p_value(control.pageviews, treatment.pageviews, expected_share_b)
+    srm_warning = srm_p < SRM_ALPHA
     lift_abs = treatment.ctr - control.ctr
     lift_rel = lift_abs / control.ctr if control.ctr > 0 else None
 
-    if not (_has_enough_data(control, min_impressions) and _has_enough_data(treatment, min_impressions)):
+    enough = control.has_enough_data(min_impressions) and treatment.has_enough_data(min_impressions)
+    if not enough:
         verdict = "insufficient"
-    elif p_value < alpha:
+    elif adjusted < alpha:
         verdict = "winner" if lift_abs > 0 else "loser"
     else:
         verdict = "inconclusive"
 
+    days: float | None = None
+    if srm_warning:
+        decision = "fix_split"
+    elif verdict == "winner":
+        decision = "ship"
+    elif verdict == "loser":
+        decision = "keep_control"
+    elif enough and -test.smallest_effect < test.low and test.high < test.smallest_effect:
+        decision = "no_meaningful_difference"
+    else:
+        decision = "keep_running"
+        if enough:
+            days = inference.days_to_decision(
+                test.difference, test.variance, test.tau2, test.smallest_effect, days_so_far, alpha,
+                fixed=inference_name == "fixed_horizon",
+            )
+    control_low, control_high = control.interval()
+    treatment_low, treatment_high = treatment.interval()
     return Comparison(
         control=control,
         treatment=treatment,
@@ -317,13 +311,20 @@ def compare(
         treatment_high=treatment_high,
         lift_abs=lift_abs,
         lift_rel=lift_rel,
-        diff_low=diff_low,
-        diff_high=diff_high,
-        p_value=p_value,
-        chance_to_beat=chance_to_beat(control, treatment),
+        diff_low=test.low,
+        diff_high=test.high,
+        p_value=test.p_value,
+        p_adjusted=adjusted,
+        correction=correction,
+        inference=inference_name,
+        # The same normal and variance as the test: it leans the way the verdict goes.
+        chance_to_beat=inference.chance_to_beat(test.difference, test.variance),
         srm_p_value=srm_p,
-        srm_warning=srm_p < SRM_ALPHA,
+        srm_warning=srm_warning,
         verdict=verdict,
+        decision=decision,
+        days_to_decision=days,
+        smallest_effect=smallest_effect,
         min_impressions=min_impressions,
         alpha=alpha,
     )

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
+from dataclasses import dataclass
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, JustifyMethod
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from ctrlens.collector.errors import InvalidRequest, NotFound
 from ctrlens.collector.events import KINDS
 from ctrlens.collector.storage import Storage
+from ctrlens.dashboard.diagnosis import DIAGNOSIS_LABELS
 from ctrlens.dashboard.experiments import NO_VARIANT
 from ctrlens.dashboard.export import csv_text
 from ctrlens.dashboard.periods import DEFAULT_PRESET, PRESETS, parse_period
@@ -51,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", help="only this variant")
     parser.add_argument("--page", help="only this page path")
     parser.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT[0])
+    parser.add_argument("--goal", help="the goal of the conversion columns (default: the site's first goal)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
 
 
@@ -66,33 +70,96 @@ def _change(row: dict[str, Any]) -> Text:
     return Text(f"{'+' if rel > 0 else '−' if rel < 0 else '±'}{abs(rel) * 100:.0f}%", style=style)
 
 
-def _table(payload: dict[str, Any], group: str) -> Table:
-    rows = payload["elements"]
-    title = f"{payload['site']} · {payload['from']} – {payload['to']} ({payload['timezone']})"
-    table = Table(title=title, title_justify="left", caption_justify="left",
-                  caption="? = tentative: the 95% interval reaches into another band")
-    table.add_column("Element", overflow="fold")
-    table.add_column("Kind")
+@dataclass(frozen=True)
+class Column:
+    """One column of the terminal table. At narrow widths columns are left out, the highest
+    `keep` first; 0 is always shown."""
+
+    header: str
+    keep: int  # 0: always shown
+    justify: JustifyMethod = "left"
+    flexible: bool = False  # names: shortened with an ellipsis rather than dropped
+
+
+#: Borders and padding rich's default table spends: three cells a column, one more at the end.
+COLUMN_FRAME = 3
+#: The narrowest a name column is made before less important columns are dropped for it.
+MIN_NAME_WIDTH = 14
+
+
+def _columns(group: str) -> list[Column]:
+    columns = [Column("Element", 0, flexible=True), Column("Kind", 1)]
     if group != "none":
-        table.add_column(group.capitalize(), overflow="fold")
-    for name in ("Impressions", "Clicks", "CTR", "95% interval"):
-        table.add_column(name, justify="right")
-    table.add_column("Rating")
-    table.add_column("Visitor CTR", justify="right")
-    table.add_column("vs previous", justify="right")
-    for r in rows:
-        rating = Text(RATING_LABELS[r["rating"]], style=RATING_STYLES[r["rating"]])
-        if not r["rating_firm"] and r["rating"] != "insufficient":
-            rating.append(" ?")
-        cells: list[Any] = [r["element"], r["kind"]]
-        if group != "none":
-            cells.append(r[group] or NO_VARIANT)
-        cells += [
-            f"{r['impressions']:,}", f"{r['clicks']:,}", Text(_percent(r["ctr"]), style="bold"),
-            f"{_percent(r['ctr_low'])} – {_percent(r['ctr_high'])}", rating, _percent(r["visitor_ctr"]),
-            _change(r),
-        ]
-        table.add_row(*cells)
+        columns.append(Column(group.capitalize(), 0, flexible=True))
+    return columns + [
+        Column("Impressions", 3, "right"), Column("Clicks", 5, "right"), Column("CTR", 0, "right"),
+        Column("95% interval", 2, "right"), Column("Rating", 0), Column("Visitor CTR", 4, "right"),
+        Column("vs previous", 6, "right"),
+        # The funnel (docs/design.md §4): the first columns to go on a narrow terminal.
+        Column("Seen/present", 7, "right"), Column("Conv.", 9, "right"), Column("Diagnosis", 8),
+    ]
+
+
+def _cells(r: dict[str, Any], group: str) -> list[Text]:
+    rating = Text(RATING_LABELS[r["rating"]], style=RATING_STYLES[r["rating"]])
+    if not r["rating_firm"] and r["rating"] != "insufficient":
+        rating.append(" ?")
+    cells = [Text(r["element"]), Text(r["kind"])]
+    if group != "none":
+        cells.append(Text(r[group] or NO_VARIANT))
+    return cells + [
+        Text(f"{r['impressions']:,}"), Text(f"{r['clicks']:,}"), Text(_percent(r["ctr"]), style="bold"),
+        Text(f"{_percent(r['ctr_low'])} – {_percent(r['ctr_high'])}"), rating,
+        Text(_percent(r["visitor_ctr"])), _change(r),
+        Text(_percent(r["viewability_rate"], 0)),
+        Text("–" if r["conversions"] is None else f"{r['conversions']:,}"),
+        Text(DIAGNOSIS_LABELS[r["diagnosis"]]),
+    ]
+
+
+def _fit(columns: list[Column], natural: list[int], width: int) -> tuple[list[int], list[int]]:
+    """Which columns to show and how wide: every column at its natural width if the terminal is
+    wide enough; else names are shortened down to MIN_NAME_WIDTH, then the least important
+    columns are dropped. Names are never wrapped onto a second line: a name in pieces is misread."""
+    shown = list(range(len(columns)))
+    droppable = sorted((i for i, c in enumerate(columns) if c.keep), key=lambda i: -columns[i].keep)
+    while True:
+        fixed = sum(natural[i] for i in shown if not columns[i].flexible)
+        flexible = [i for i in shown if columns[i].flexible]
+        room = width - fixed - COLUMN_FRAME * len(shown) - 1
+        if room >= MIN_NAME_WIDTH * len(flexible) or not droppable:
+            break
+        shown.remove(droppable.pop(0))
+    widths = {i: natural[i] for i in shown}
+    # The room left is shared between the name columns, the shorter name served first so that
+    # what it does not need goes to the longer one.
+    for served, i in enumerate(sorted(flexible, key=lambda i: natural[i])):
+        share = room // (len(flexible) - served)
+        widths[i] = min(natural[i], max(share, MIN_NAME_WIDTH))
+        room -= widths[i]
+    return shown, [widths[i] for i in shown]
+
+
+def _table(payload: dict[str, Any], group: str, width: int) -> Table:
+    rows = [_cells(r, group) for r in payload["elements"]]
+    columns = _columns(group)
+    natural = [
+        max([cell_len(c.header), *(cell_len(row[i].plain) for row in rows)]) for i, c in enumerate(columns)
+    ]
+    shown, widths = _fit(columns, natural, width)
+    # Every value reaches rich as Text or escaped, never as markup: a name like `[/bold]` would
+    # otherwise stop the report, and `[link=…]` would print a disguised hyperlink (docs/design.md §6).
+    title = escape(f"{payload['site']} · {payload['from']} – {payload['to']} ({payload['timezone']})")
+    caption = "? = tentative: the 95% interval reaches into another band"
+    if len(shown) < len(columns):
+        caption += f"; {len(columns) - len(shown)} columns left out at this width"
+    table = Table(title=title, title_justify="left", caption_justify="left", caption=caption)
+    for i, column_width in zip(shown, widths, strict=True):
+        column = columns[i]
+        table.add_column(column.header, justify=column.justify, no_wrap=True, overflow="ellipsis",
+                         width=column_width if column.flexible else None)
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
     return table
 
 
@@ -106,9 +173,12 @@ async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None 
     period = parse_period(params, site_timezone(site))
     result = await overview(
         storage, site, period, args.group, Filters(args.kind, args.variant, args.page),
-        (args.sort, default_direction(args.sort)), sparklines=False,
+        (args.sort, default_direction(args.sort)), sparklines=False, goal=getattr(args, "goal", None),
     )
-    payload = {"site": site.key, **period_json(period), "group": args.group, "elements": result.rows}
+    payload = {
+        "site": site.key, **period_json(period), "group": args.group, "goal": result.goal,
+        "elements": result.rows,
+    }
     if args.format == "json":
         json.dump(payload, out, indent=2)
         out.write("\n")
@@ -117,8 +187,9 @@ async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None 
     elif not result.rows:
         out.write(f"No impressions for {site.key} between {period.start} and {period.end} ({period.tz}).\n")
     else:
-        width = shutil.get_terminal_size((160, 24)).columns
-        Console(file=out, width=width, highlight=False).print(_table(payload, args.group))
+        # rich reads the terminal's width (COLUMNS, or 80 when the output is not a terminal).
+        console = Console(file=out, highlight=False)
+        console.print(_table(payload, args.group, console.width))
     return 0
 
 

@@ -95,7 +95,9 @@ def stored_ids(db: str, site: str) -> list[str]:
     return run_sync(read())
 
 
-def rollups_and_recount(db: str, site: str) -> tuple[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]]:
+def rollups_and_recount(
+    db: str, site: str
+) -> tuple[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]]:
     """Element totals from the rollups and recomputed from raw events: they must agree."""
 
     async def read() -> tuple[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]]:

@@ -85,7 +85,7 @@ def new_seeder(server: Server, **settings: Any) -> Seeder:
 
 @dataclass(frozen=True)
 class Shop:
-    """The shared test site and what was sent to it (DESIGN §1's textbook numbers included)."""
+    """The shared test site and what was sent to it (docs/design.md §1's textbook numbers included)."""
 
     site: str
     origin: str

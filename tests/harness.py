@@ -1,4 +1,5 @@
-"""The test harness (imported by conftest.py and by test modules as `harness`): a real `ctrlens serve` process, real HTTP, and Debian's Chromium for Playwright.
+"""The test harness (imported by conftest.py and by test modules as `harness`): a real
+`ctrlens serve` process, real HTTP, and Debian's Chromium for Playwright.
 
 Every test that uses `server` (or `backend`, `fresh_db`) runs twice: against SQLite
 and against PostgreSQL, one server per backend for the session. The PostgreSQL half needs
@@ -37,8 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CTRLENS = [sys.executable, "-m", "ctrlens.cli"]
 TOKEN = "test-admin-token-" + uuid.uuid4().hex[:8]
 BROWSER_UA = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 
 
@@ -46,10 +46,25 @@ def clean_copy(destination: Path) -> Path:
     """This checkout as a user would get it: the tracked tree (links kept) without virtualenvs,
     build leftovers, caches or databases. An old egg-info's file list, for one, would hide a
     missing package-data pattern from a wheel built here."""
-    shutil.copytree(ROOT, destination, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "node_modules", "__pycache__", ".*cache", ".ctrlens",
-        "test-results", "*.db", "*.db-wal", "*.db-shm",
-    ))
+    shutil.copytree(
+        ROOT,
+        destination,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "*.egg-info",
+            "node_modules",
+            "__pycache__",
+            ".*cache",
+            ".ctrlens",
+            "test-results",
+            "*.db",
+            "*.db-wal",
+            "*.db-shm",
+        ),
+    )
     return destination
 
 
@@ -81,7 +96,9 @@ def run_sync(coro: Any) -> Any:
 class Server:
     """A `ctrlens serve` subprocess on a free port, and the calls tests make against it."""
 
-    def __init__(self, db: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -89,14 +106,29 @@ class Server:
         self.extra_args = extra_args or []
         self.env = {**os.environ, "CTRLENS_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = Path(f"{db}.{self.port}.log") if "://" not in db else Path(f"/tmp/ctrlens-{self.port}.log")
+        self.log_path = (
+            Path(f"{db}.{self.port}.log") if "://" not in db else Path(f"/tmp/ctrlens-{self.port}.log")
+        )
         self.client = httpx.Client(base_url=self.url, timeout=30, headers={"User-Agent": BROWSER_UA})
 
     def start(self) -> Server:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [*CTRLENS, "serve", "--db", self.db, "--port", str(self.port), "--rate-limit", "0", *self.extra_args],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                *CTRLENS,
+                "serve",
+                "--db",
+                self.db,
+                "--port",
+                str(self.port),
+                "--rate-limit",
+                "0",
+                *self.extra_args,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -133,7 +165,9 @@ class Server:
 
     def new_site(self, origins: list[str], **settings: Any) -> str:
         key = "t" + uuid.uuid4().hex[:12]
-        r = self.client.post("/api/sites", json={"key": key, "origins": origins, "settings": settings}, headers=self.auth)
+        r = self.client.post(
+            "/api/sites", json={"key": key, "origins": origins, "settings": settings}, headers=self.auth
+        )
         assert r.status_code == 201, r.text
         return key
 
@@ -164,7 +198,9 @@ class Server:
 
         return run_sync(read())
 
-    def post(self, body: Any, origin: str | None, content_type: str = "text/plain", user_agent: str = BROWSER_UA) -> httpx.Response:
+    def post(
+        self, body: Any, origin: str | None, content_type: str = "text/plain", user_agent: str = BROWSER_UA
+    ) -> httpx.Response:
         headers = {"Content-Type": content_type, "User-Agent": user_agent}
         if origin:
             headers["Origin"] = origin
@@ -236,7 +272,7 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite" or "postgres": every test that depends on it runs once with each."""
+    """ "sqlite" or "postgres": every test that depends on it runs once with each."""
     return request.param
 
 
@@ -291,6 +327,7 @@ def sqlite_server(databases: Databases) -> Iterator[Server]:
 
 
 # -- Playwright with Debian's Chromium --------------------------------------------------------
+
 
 def _system_chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):

@@ -1,4 +1,4 @@
-"""The dashboard's JSON API (DESIGN §4) against a real server on both backends: the numbers,
+"""The dashboard's JSON API (docs/design.md §4) against a real server on both backends: the numbers,
 the statistics (checked against statsmodels/scipy), CSV twins, settings, OpenAPI, time zones."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from statsmodels.stats.proportion import proportion_confint, proportions_ztest
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
-from ctrlens.dashboard.statistics import Arm, chance_to_beat, srm_p_value
+from ctrlens.dashboard.statistics import srm_p_value
 from dashboard_seed import Seen, new_seeder, shop
 
 
@@ -77,6 +78,50 @@ def test_filters_narrow_the_rows(server):
     assert by_page[("footer-link", "/pricing")]["impressions"] == 50
     no_variant = server.elements(s.site, variant="(none)")
     assert set(no_variant) == {"pricing-table"}
+
+
+def test_elements_carry_the_funnel_for_the_chosen_goal(server):
+    """docs/design.md §4: present, viewability, conversions, post-click rate and its interval,
+    per 1,000 impressions, and the diagnosis, for `goal=` (default: the first defined goal)."""
+    s = new_seeder(server)
+    url = f"{s.origin}/pricing"
+    for i in range(250):  # 250 page views with the hero present; 50 see it, 20 click, 5 buy
+        pv = f"pv{i}"
+        events: list[dict[str, Any]] = [{"id": f"{pv}-0", "type": "pageview", "present": ["hero", "side"]}]
+        if i < 50:
+            events.append({"id": f"{pv}-1", "type": "impression", "element": "hero", "kind": "cta"})
+        if i < 20:
+            events.append({"id": f"{pv}-2", "type": "click", "element": "hero"})
+        if i < 5:
+            events.append({"id": f"{pv}-3", "type": "conversion", "goal": "buy", "value": 10, "ts": 2})
+        if i == 249:
+            events.append({"id": f"{pv}-4", "type": "conversion", "goal": "buy"})  # no click before it
+        body = {"site": s.site, "pageview": pv, "url": url, "events": events}
+        r = server.post(body, s.origin, user_agent=f"Mozilla/5.0 (X11; Linux x86_64) visitor/{i}")
+        assert r.status_code == 202 and not r.json()["rejected"], r.text
+    body = get(server, f"/api/sites/{s.site}/elements", goal="buy")
+    assert (body["goal"], body["goals"]) == ("buy", ["buy"])
+    assert (body["totals"]["conversions"], body["totals"]["unattributed"]) == (6, 1)
+    rows = {r["element"]: r for r in body["elements"]}
+    hero, side = rows["hero"], rows["side"]
+    assert (hero["present"], hero["impressions"], hero["viewability_rate"]) == (250, 50, 0.2)
+    assert (hero["clicks"], hero["conversions"], hero["assisted"]) == (20, 5, 0)
+    assert hero["post_click_rate"] == 0.25 and hero["conversions_per_1000"] == 100.0
+    low, high = proportion_confint(5, 20, alpha=0.05, method="wilson")
+    assert hero["post_click_low"] == pytest.approx(low) and hero["post_click_high"] == pytest.approx(high)
+    assert (hero["conversion_value"], hero["value_per_1000"]) == (50.0, 1000.0)
+    assert hero["diagnosis"] == "not_seen"
+    assert hero["diagnosis_text"] == "Seen in 20% of the page views that had it: move it up."
+    # Present in every page view, never seen: a row of its own, with nothing to rate yet.
+    assert (side["present"], side["impressions"], side["diagnosis"]) == (250, 0, "not_seen")
+    table = csv_rows(server, f"/api/sites/{s.site}/elements", goal="buy")
+    csv_hero = next(r for r in table if r["element"] == "hero")
+    assert (csv_hero["present"], csv_hero["conversions"], csv_hero["diagnosis"]) == ("250", "5", "not_seen")
+    # Another goal: no conversions, the same presence.
+    other = {r["element"]: r for r in get(server, f"/api/sites/{s.site}/elements", goal="signup")["elements"]}
+    assert other["hero"]["conversions"] == 0 and other["hero"]["present"] == 250
+    r = server.client.get(f"/api/sites/{s.site}/elements", params={"goal": "x" * 129}, headers=server.auth)
+    assert r.status_code == 400 and "goal" in r.json()["error"]
 
 
 def test_elements_sort_and_change_against_the_previous_period(server):
@@ -194,23 +239,48 @@ def test_element_ids_with_slashes_and_spaces_round_trip(server):
 # -- variants -------------------------------------------------------------------------------------
 
 
-def test_compare_agrees_with_statsmodels_and_scipy(server):
+def test_compare_agrees_with_scipy(server):
+    """Every shop visitor sees hero-signup once, so each visitor-day is one trial: the clustered
+    variance of an arm is p(1 − p)/(n − 1), and the tests are normal tests of the difference."""
     s = shop(server)
-    c = get(server, f"/api/sites/{s.site}/compare", element="hero-signup", control="A", treatment="B")
-    assert (c["control"]["clicks"], c["control"]["impressions"]) == (16, 400)
+    url = f"/api/sites/{s.site}/compare"
+    c = get(server, url, element="hero-signup", control="A", treatment="B")
+    assert (c["control"]["clicks"], c["control"]["impressions"], c["control"]["visitors"]) == (16, 400, 400)
     assert (c["treatment"]["clicks"], c["treatment"]["impressions"]) == (30, 400)
-    _, p = proportions_ztest([30, 16], [400, 400])
-    assert c["p_value"] == pytest.approx(p, abs=1e-6)
+    d, v = 30 / 400 - 16 / 400, sum(p * (1 - p) / 399 for p in (16 / 400, 30 / 400))
+    tau = 0.1 * 46 / 800  # the smallest effect worth detecting: 10% of the CTR
+    # The mixture SPRT's ratio: the marginal density of d under θ ~ N(0, τ²) over its density under θ = 0.
+    mixture = stats.norm.pdf(d, 0, (v + tau**2) ** 0.5) / stats.norm.pdf(d, 0, v**0.5)
+    assert (c["inference"], c["correction"], c["comparisons"]) == ("always_valid", "bh", 2)
+    assert c["p_value"] == pytest.approx(min(1.0, 1 / mixture), abs=1e-6)
     assert c["lift_abs"] == pytest.approx(0.035) and c["lift_rel"] == pytest.approx(0.875)
-    assert c["chance_to_beat"] == pytest.approx(chance_to_beat(Arm(16, 400), Arm(30, 400)), abs=1e-9)
-    assert c["diff_low"] < 0.035 < c["diff_high"]
-    assert c["verdict"] == "winner"  # p = 0.034 < 0.05
+    assert c["chance_to_beat"] == pytest.approx(stats.norm.cdf(d / v**0.5), abs=1e-9)
+    assert c["diff_low"] < 0 < 0.035 < c["diff_high"]
+    # p = 0.033 at a fixed horizon, but read any day the evidence is far from enough.
+    assert (c["verdict"], c["decision"]) == ("inconclusive", "keep_running")
+    assert c["days_to_decision"] is None or c["days_to_decision"] > 0
     # Page views per arm on the pages where the element appeared: 400 each, a fair split.
     assert (c["control"]["pageviews"], c["treatment"]["pageviews"]) == (400, 400)
     assert c["srm_p_value"] == pytest.approx(1.0) and c["srm_warning"] is False
     assert (
         "B's hero-signup gets 87% more clicks per impression than A; 98% chance B is better" in c["sentence"]
     )
+    assert "Keep the test running" in c["sentence"]
+
+    fixed = get(server, url, element="hero-signup", inference="fixed", correction="none")
+    assert (fixed["inference"], fixed["correction"]) == ("fixed_horizon", "none")
+    assert fixed["p_value"] == pytest.approx(2 * stats.norm.sf(d / v**0.5), abs=1e-6)
+    assert fixed["p_adjusted"] == fixed["p_value"]
+    assert fixed["diff_low"] == pytest.approx(d - stats.norm.isf(0.025) * v**0.5, abs=1e-9)
+    assert (fixed["verdict"], fixed["decision"]) == ("winner", "ship")  # p = 0.033 < 0.05
+    assert fixed["sentence"].endswith("Ship B: it does better, with at most a 5% chance of a false alarm "
+                                      "if this is the one planned reading.")
+    # Benjamini–Hochberg across the page's two comparisons (hero-signup and promo).
+    promo = get(server, url, element="promo", inference="fixed", correction="none")["p_value"]
+    bh = get(server, url, element="hero-signup", inference="fixed")
+    expected = min(fixed["p_value"] * 2, max(fixed["p_value"], promo))
+    assert bh["p_adjusted"] == pytest.approx(expected, abs=1e-9)
+    assert bh["verdict"] == "inconclusive"
 
 
 def test_a_broken_split_is_flagged(server):
@@ -229,9 +299,13 @@ def test_variants_lists_elements_seen_in_two_or_more_variants(server):
         ("hero-signup", "A", "B"),
         ("promo", "A", "B"),
     }
-    flipped = get(server, f"/api/sites/{s.site}/variants", control="B")["comparisons"]
-    hero = next(r for r in flipped if r["element"] == "hero-signup")
-    assert (hero["control"], hero["treatment"], hero["verdict"]) == ("B", "A", "loser")
+    flipped = get(server, f"/api/sites/{s.site}/variants", control="B", inference="fixed", correction="none")
+    hero = next(r for r in flipped["comparisons"] if r["element"] == "hero-signup")
+    assert (hero["control"], hero["treatment"], hero["verdict"], hero["decision"]) == (
+        "B", "A", "loser", "keep_control"
+    )
+    assert (flipped["inference"], flipped["correction"]) == ("fixed_horizon", "none")
+    assert {r["p_adjusted"] == r["p_value"] for r in flipped["comparisons"]} == {True}
     assert [r["sentence"] for r in csv_rows(server, f"/api/sites/{s.site}/variants")] == [
         r["sentence"] for r in rows
     ]
@@ -245,6 +319,8 @@ def test_compare_errors_are_readable(server):
         ({"element": "nope"}, 404),
         ({"element": "hero-signup", "treatment": "Z"}, 404),
         ({"element": "hero-signup", "control": "A", "treatment": "A"}, 400),
+        ({"element": "hero-signup", "inference": "bayesian"}, 400),
+        ({"element": "hero-signup", "correction": "bonferroni"}, 400),
     ):
         r = server.client.get(f"/api/sites/{s.site}/compare", params=params, headers=server.auth)
         assert r.status_code == status, (params, r.text)
@@ -335,6 +411,18 @@ def test_settings_round_trip_and_change_the_ratings(server):
         {"allow_bots": "yes"},
         {"retention_days": 30},
         {"colour": "blue"},
+        {"experiment": {"variants": [{"name": "A", "share": 1}]}},
+        {"experiment": {"variants": [{"name": "A", "share": 1}, {"name": "A", "share": 1}]}},
+        {"experiment": {"variants": [{"name": "A", "share": 1}, {"name": "B", "share": -1}]}},
+        {"experiment": {"variants": "A, B"}},
+        {"experiment": {"start": "yesterday"}},
+        {"experiment": {"metric": "revenue"}},
+        {"experiment": {"smallest_effect": 0}},
+        {"experiment": {"smallest_effect": "10%"}},
+        {"experiment": {"inference": "bayesian"}},
+        {"experiment": {"correction": "bonferroni"}},
+        {"experiment": {"goal": "signup"}},
+        {"experiment": "on"},
         ["not", "an", "object"],
     ],
 )
@@ -343,6 +431,45 @@ def test_settings_refuse_invalid_values(server, body):
     r = server.client.put(f"/api/sites/{s.site}/settings", json=body, headers=server.auth)
     assert r.status_code == 400, r.text
     assert r.json()["error"]
+
+
+def test_an_experiment_setting_sets_split_start_control_and_method(server):
+    s = new_seeder(server)
+    # A planned 80/20 rollout: 400 page views of A and 100 of B is exactly as planned.
+    s.many("hero", "cta", 400, 16, variant="A")
+    s.many("hero", "cta", 100, 9, variant="B")
+    url = f"/api/sites/{s.site}/settings"
+    assert get(server, url)["experiment"] == {
+        "variants": [], "start": None, "metric": "ctr", "smallest_effect": 0.1,
+        "inference": "always_valid", "correction": "bh",
+    }
+    compare = f"/api/sites/{s.site}/compare"
+    assert get(server, compare, element="hero")["srm_warning"] is True  # against an even split
+    today = datetime.now(ZoneInfo("UTC")).date()
+    experiment = {
+        "variants": [{"name": "B", "share": 20}, {"name": "A", "share": 80}],
+        "start": today.isoformat(),
+        "smallest_effect": 0.25,
+        "inference": "fixed_horizon",
+        "correction": "holm",
+    }
+    r = server.client.put(url, json={"experiment": experiment}, headers=server.auth)
+    assert r.status_code == 200, r.text
+    saved = r.json()["experiment"]
+    assert saved["variants"] == [{"name": "B", "share": 0.2}, {"name": "A", "share": 0.8}]
+    assert (saved["start"], saved["smallest_effect"], saved["inference"], saved["correction"]) == (
+        today.isoformat(), 0.25, "fixed_horizon", "holm"
+    )
+    c = get(server, compare, element="hero")
+    # The declared control comes first; the split is checked against 20/80; the period starts at the start.
+    assert (c["control_variant"], c["treatment_variant"]) == ("B", "A")
+    assert c["srm_p_value"] == pytest.approx(1.0) and c["srm_warning"] is False
+    assert (c["inference"], c["correction"], c["smallest_effect"]) == ("fixed_horizon", "holm", 0.25)
+    assert c["from"] == today.isoformat()
+    # A request's choice wins over the setting.
+    assert get(server, compare, element="hero", inference="always_valid")["inference"] == "always_valid"
+    r = server.client.put(url, json={"experiment": None}, headers=server.auth)
+    assert r.status_code == 200 and r.json()["experiment"]["variants"] == []
 
 
 def test_live_check_and_rejections_are_visible(server):

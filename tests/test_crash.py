@@ -1,5 +1,5 @@
 """A 202 means committed: a real `ctrlens serve` killed or stopped under load loses nothing it
-acknowledged, and replayed batches are stored once (DESIGN §3, §5). Runs on both backends."""
+acknowledged, and replayed batches are stored once (docs/design.md §3, §5). Runs on both backends."""
 
 from __future__ import annotations
 

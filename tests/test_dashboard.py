@@ -96,8 +96,14 @@ def test_element_page_shows_the_three_ctrs_chart_and_breakdowns(server, page: Pa
 
 def test_variants_page_compares_control_and_treatment(server, page: Page, csp_violations):
     s = shop(server)
+    # By default the always-valid test, corrected for the comparisons shown together: an 87% lift
+    # on about 1,000 impressions per arm is not yet proof, and the page says which test it ran.
     sign_in(page, server, f"/sites/{s.site}/variants")
     hero = page.locator("article.comparison").filter(has=page.locator("a:text-is('hero-signup')"))
+    expect(hero.locator(".verdict-inconclusive")).to_have_text("Inconclusive")
+    expect(page.locator("main")).to_contain_text("Benjamini")
+    # The fixed-horizon test, read once and uncorrected, is the labelled option.
+    page.goto(f"{server.url}/sites/{s.site}/variants?inference=fixed&correction=none")
     expect(hero.locator(".verdict-winner")).to_have_text("Winner")
     expect(hero.locator(".sentence")).to_contain_text(
         "B's hero-signup gets 87% more clicks per impression than A"
@@ -125,12 +131,13 @@ def test_csv_download_has_the_apis_rows(server, page: Page):
     with page.expect_download() as info:
         page.click("a.export:has-text('Export CSV')")
     download = info.value
-    assert download.suggested_filename == f"{s.site}-elements.csv"
-    with open(download.path(), encoding="utf-8") as f:
-        table = list(csv.DictReader(f))
     api = server.client.get(
         f"/api/sites/{s.site}/elements", params={"group": "variant"}, headers=server.auth
     ).json()
+    # The file names its period, so downloads of several periods sit side by side.
+    assert download.suggested_filename == f"{s.site}-elements-{api['from']}_{api['to']}.csv"
+    with open(download.path(), encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
 
     def text(value: Any) -> str:
         if value is None:

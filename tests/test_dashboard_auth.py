@@ -1,4 +1,4 @@
-"""The dashboard and its API require login (DESIGN §4)."""
+"""The dashboard and its API require login (docs/design.md §4)."""
 
 from __future__ import annotations
 

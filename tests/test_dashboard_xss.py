@@ -1,4 +1,4 @@
-"""Everything a visitor's browser sends is shown as text, never run (DESIGN §4 security).
+"""Everything a visitor's browser sends is shown as text, never run (docs/design.md §4 security).
 
 Hostile strings go in through the real Events API as element id, variant, account, page path
 and utm_source, and as the site's name; then every page type is visited with a dialog listener

@@ -24,12 +24,28 @@ class Demo:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "demo.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ctrlens.cli", "demo", "--db", str(tmp / "demo.db"),
-             "--port", str(self.port), "--days", str(days), "--rate-limit", "0"],
-            cwd=ROOT, env={**os.environ, "CTRLENS_TOKEN": TOKEN},
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "ctrlens.cli",
+                "demo",
+                "--db",
+                str(tmp / "demo.db"),
+                "--port",
+                str(self.port),
+                "--days",
+                str(days),
+                "--rate-limit",
+                "0",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "CTRLENS_TOKEN": TOKEN},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
-        self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        self.client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()

@@ -26,7 +26,11 @@ from harness import BROWSER_UA, Server
 SITE = "fuzzsite"
 FUZZ = settings(
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
     derandomize=True,  # the same examples on every run and machine
     database=None,  # nothing written into the work tree
 )
@@ -148,7 +152,11 @@ def broken_bytes(draw: st.DrawFn) -> bytes:
         return good[: draw(st.integers(0, len(good) - 1))]
     if kind == "splice":
         at = draw(st.integers(0, len(good)))
-        return good[:at] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x00"])) + good[at:]
+        return (
+            good[:at]
+            + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x00"]))
+            + good[at:]
+        )
     if kind == "nest":
         depth = draw(st.integers(100, 20_000))
         return b'{"x":' + b"[" * depth + b"]" * depth + b"," + good[1:]
@@ -161,6 +169,7 @@ def broken_bytes(draw: st.DrawFn) -> bytes:
 
 
 # -- in-process: thousands ----------------------------------------------------------------------
+
 
 @settings(FUZZ, max_examples=1500)
 @given(body=mutated_batches())
@@ -184,13 +193,26 @@ def test_any_json_value_never_5xx(collector: InProcess, value: Any) -> None:
 
 @settings(FUZZ, max_examples=500)
 @given(
-    content_type=st.sampled_from(["", "text/html", "application/x-www-form-urlencoded", "multipart/form-data",
-                                  "application/json; charset=latin-1", "TEXT/PLAIN", "text/plain;;;", "*/*"])
-    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=60),
-    origin=st.none() | st.sampled_from([ORIGIN, ORIGIN + "/", "null", "https://evil.example", "HTTPS://SHOP.EXAMPLE"])
-    | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7e), max_size=60),
+    content_type=st.sampled_from(
+        [
+            "",
+            "text/html",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "application/json; charset=latin-1",
+            "TEXT/PLAIN",
+            "text/plain;;;",
+            "*/*",
+        ]
+    )
+    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60),
+    origin=st.none()
+    | st.sampled_from([ORIGIN, ORIGIN + "/", "null", "https://evil.example", "HTTPS://SHOP.EXAMPLE"])
+    | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=60),
 )
-def test_any_content_type_and_origin_never_5xx(collector: InProcess, content_type: str, origin: str | None) -> None:
+def test_any_content_type_and_origin_never_5xx(
+    collector: InProcess, content_type: str, origin: str | None
+) -> None:
     body = json.dumps(make_batch(SITE, "ct", 2)).encode()
     r = collector.post(body, headers(content_type, origin))
     check(r)
@@ -207,11 +229,22 @@ def test_limits_answer_with_their_status(collector: InProcess) -> None:
     r = collector.post(b"{" + b" " * 70_000 + b"}", headers())
     check(r)
     assert r.status_code == 413
-    r = collector.post(b'{"site":"' + SITE.encode() + b'","pageview":"p","url":"' + ORIGIN.encode() + b'","events":[' + b"[" * 50_000 + b"]" * 50_000 + b"]}", headers())
+    r = collector.post(
+        b'{"site":"'
+        + SITE.encode()
+        + b'","pageview":"p","url":"'
+        + ORIGIN.encode()
+        + b'","events":['
+        + b"[" * 50_000
+        + b"]" * 50_000
+        + b"]}",
+        headers(),
+    )
     check(r)
 
 
 # -- over real HTTP: a few hundred ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
@@ -226,7 +259,9 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
 def test_over_http_never_5xx(http_server: tuple[Server, str], data: st.DataObject) -> None:
     srv, site = http_server
     body = data.draw(mutated_batches() | broken_bytes()).replace(SITE.encode(), site.encode())
-    content_type = data.draw(st.sampled_from(["text/plain", "application/json", "text/plain;charset=UTF-8", "image/png"]))
+    content_type = data.draw(
+        st.sampled_from(["text/plain", "application/json", "text/plain;charset=UTF-8", "image/png"])
+    )
     r = srv.client.post("/e", content=body, headers=headers(content_type))
     check(r)
     assert srv.process is not None and srv.process.poll() is None

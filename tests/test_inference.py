@@ -179,4 +179,8 @@ def test_days_to_decision() -> None:
     v_then = 4e-6 * 7 / (7 + days)
     assert confidence_sequence_half_width(v_then, tau2) == pytest.approx(max(0.001, 0.004 - 0.001), rel=1e-6)
     assert days_to_decision(0.02, 1e-7, tau2, 0.004, days_so_far=7) == 0.0
+    # Read once at a fixed horizon, the z-interval decides sooner than the confidence sequence.
+    fixed = days_to_decision(0.001, 4e-6, tau2, 0.004, days_so_far=7, fixed=True)
+    assert fixed is not None and 0 < fixed < days
+    assert stats.norm.isf(0.025) * math.sqrt(4e-6 * 7 / (7 + fixed)) == pytest.approx(0.003, rel=1e-9)
     assert days_to_decision(0.0, math.inf, tau2, 0.004, days_so_far=7) is None

@@ -1,4 +1,4 @@
-"""POST /e over real HTTP against a real `ctrlens serve` (DESIGN §3)."""
+"""POST /e over real HTTP against a real `ctrlens serve` (docs/design.md §3)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,24 @@ def batch(site: str, events: list[dict[str, Any]], **envelope: Any) -> dict[str,
 
 
 def impression(element: str, n: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"id": f"{element}-{uuid.uuid4().hex}", "type": "impression", "element": element, "kind": "cta", "ts": 1764000000000 + n, **extra}
+    return {
+        "id": f"{element}-{uuid.uuid4().hex}",
+        "type": "impression",
+        "element": element,
+        "kind": "cta",
+        "ts": 1764000000000 + n,
+        **extra,
+    }
 
 
 def click(element: str, **extra: Any) -> dict[str, Any]:
-    return {"id": f"{element}-{uuid.uuid4().hex}", "type": "click", "element": element, "ts": 1764000001000, **extra}
+    return {
+        "id": f"{element}-{uuid.uuid4().hex}",
+        "type": "click",
+        "element": element,
+        "ts": 1764000001000,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -103,7 +116,12 @@ def test_same_batch_twice_is_stored_once(server, site):
 
 
 def test_bad_events_are_rejected_one_by_one_and_the_rest_kept(server, site):
-    events = [impression("hero"), {"id": "x", "type": "hover", "element": "hero"}, impression("e" * 129), click("hero")]
+    events = [
+        impression("hero"),
+        {"id": "x", "type": "hover", "element": "hero"},
+        impression("e" * 129),
+        click("hero"),
+    ]
     r = server.post(batch(site, events), ORIGIN)
     assert r.status_code == 202
     body = r.json()
@@ -113,12 +131,16 @@ def test_bad_events_are_rejected_one_by_one_and_the_rest_kept(server, site):
     assert server.rejections(site)["invalid"] == 2
 
 
-
 @pytest.mark.parametrize("control", ["\x00", "\n", "\x7f", "\x85", "\x9f"])
 def test_control_characters_are_refused_in_every_name(server, site, control):
     # Escaped (\\u0000, \\n), raw DEL, and raw C1 characters all take the checked path.
-    events = [impression("hero"), impression(f"he{control}ro", id=uuid.uuid4().hex), click("hero", id=f"id{control}"),
-              impression("hero", variant=f"B{control}"), impression("promo-\u00e9t\u00e9")]
+    events = [
+        impression("hero"),
+        impression(f"he{control}ro", id=uuid.uuid4().hex),
+        click("hero", id=f"id{control}"),
+        impression("hero", variant=f"B{control}"),
+        impression("promo-\u00e9t\u00e9"),
+    ]
     r = server.post(batch(site, events), ORIGIN)
     assert r.status_code == 202, r.text
     body = r.json()
@@ -135,8 +157,11 @@ def test_control_characters_are_refused_in_every_name(server, site, control):
             assert r.status_code == 400, (field, r.text)
             assert f"$.{field}" in r.json()["error"]
 
+
 def test_other_content_types_are_415(server, site):
-    r = server.post(batch(site, [impression("hero")]), ORIGIN, content_type="application/x-www-form-urlencoded")
+    r = server.post(
+        batch(site, [impression("hero")]), ORIGIN, content_type="application/x-www-form-urlencoded"
+    )
     assert r.status_code == 415
     assert "Content-Type" in r.json()["error"]
 
@@ -206,6 +231,7 @@ def test_preflight_allows_json_senders(server):
 
 # -- hardening (issue 4) -------------------------------------------------------------------------
 
+
 def test_invalid_utf8_and_deep_nesting_are_400_not_500(server, site):
     good = '{"site": "%s", "pageview": "p", "url": "%s/", "events": [' % (site, ORIGIN)
     r = server.post(good.encode() + b'{"id": "\xff"}]}', ORIGIN)
@@ -220,7 +246,10 @@ def test_origin_spoof_is_403_counted_and_sampled(server, site):
     body = batch(site, [impression("hero")])
     r = server.post(body, "https://shop.example.evil.com")
     assert r.status_code == 403
-    assert "access-control-allow-origin" not in r.headers  # the spoofing page cannot read it
+    # The page can read why (docs/design.md §3): the browser shows the reason, and the snippet
+    # sees a refusal for good and does not send those events again.
+    assert r.headers["access-control-allow-origin"] == "https://shop.example.evil.com"
+    assert "not allowed" in r.json()["error"]
     assert server.rejections(site) == {"origin": 1}
     samples = server.client.get(f"/api/sites/{site}/rejections", headers=server.auth).json()["samples"]
     assert samples[0]["reason"] == "origin" and site in samples[0]["payload"]
@@ -232,11 +261,17 @@ def test_metrics_in_prometheus_text_format(server, site):
     r = server.client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
-    for name in ("ctrlens_events_accepted_total", "ctrlens_events_duplicate_total",
-                 'ctrlens_events_rejected_total{reason="origin"}', "ctrlens_writer_queue_depth",
-                 'ctrlens_commit_seconds_bucket{le="+Inf"}', "ctrlens_commit_seconds_sum",
-                 "ctrlens_commit_seconds_count", 'ctrlens_ingest_requests_total{status="202"}',
-                 "ctrlens_commit_failures_total"):
+    for name in (
+        "ctrlens_events_accepted_total",
+        "ctrlens_events_duplicate_total",
+        'ctrlens_events_rejected_total{reason="origin"}',
+        "ctrlens_writer_queue_depth",
+        'ctrlens_commit_seconds_bucket{le="+Inf"}',
+        "ctrlens_commit_seconds_sum",
+        "ctrlens_commit_seconds_count",
+        'ctrlens_ingest_requests_total{status="202"}',
+        "ctrlens_commit_failures_total",
+    ):
         assert name in text, name
     sample = re.compile(r'^[a-z_]+(\{[a-z]+="[^"]*"\})? [0-9.e+-]+$')
     for line in text.splitlines():
@@ -270,8 +305,25 @@ def test_background_retention_deletes_old_raw_events_and_keeps_rollups(fresh_db)
     old_ms = int((_time.time() - 40 * 86400) * 1000)
 
     def stored(event_id, ts):
-        return StoredEvent("ret", event_id, "pv-" + event_id, "impression", "hero", "cta", "", "", "/",
-                           ORIGIN + "/", "", "(direct)", "desktop", "v", False, None, ts)
+        return StoredEvent(
+            "ret",
+            event_id,
+            "pv-" + event_id,
+            "impression",
+            "hero",
+            "cta",
+            "",
+            "",
+            "/",
+            ORIGIN + "/",
+            "",
+            "(direct)",
+            "desktop",
+            "v",
+            False,
+            None,
+            ts,
+        )
 
     async def seed():
         async with opened(fresh_db) as storage:
@@ -285,8 +337,10 @@ def test_background_retention_deletes_old_raw_events_and_keeps_rollups(fresh_db)
         while len(srv.events("ret")) > 1 and _time.monotonic() < deadline:
             _time.sleep(0.1)
         assert [e["event_id"] for e in srv.events("ret")] == ["new"]
-        days = {"from": _time.strftime("%Y-%m-%d", _time.gmtime(old_ms / 1000 - 86400)),
-                "to": _time.strftime("%Y-%m-%d", _time.gmtime(_time.time() + 86400))}
+        days = {
+            "from": _time.strftime("%Y-%m-%d", _time.gmtime(old_ms / 1000 - 86400)),
+            "to": _time.strftime("%Y-%m-%d", _time.gmtime(_time.time() + 86400)),
+        }
         assert srv.elements("ret", **days)["hero"]["impressions"] == 2  # the rollups keep both
     finally:
         srv.stop()
@@ -294,7 +348,9 @@ def test_background_retention_deletes_old_raw_events_and_keeps_rollups(fresh_db)
 
 def test_long_urls_are_stored_cut_to_2048_characters_not_rejected(server, site):
     long_url = f"{ORIGIN}/search?q=" + "x" * 5000
-    r = server.post(batch(site, [impression("hero")], url=long_url, referrer="https://ref.example/?" + "y" * 5000), ORIGIN)
+    r = server.post(
+        batch(site, [impression("hero")], url=long_url, referrer="https://ref.example/?" + "y" * 5000), ORIGIN
+    )
     assert r.status_code == 202 and r.json()["accepted"] == 1
     (event,) = server.events(site)
     assert event["url"] == long_url[:2048]

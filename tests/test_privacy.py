@@ -1,4 +1,4 @@
-"""Visitor ids, salts, bots and opt-outs (DESIGN §5): who sent an event, without knowing who."""
+"""Visitor ids, salts, bots and opt-outs (docs/design.md §5): who sent an event, without knowing who."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import glob
 
 import pytest
 
+from collector_helpers import ORIGIN, make_batch
 from ctrlens.collector.privacy import DAY, VisitorIds, device_class, is_bot
 from ctrlens.collector.storage import open_storage
-from collector_helpers import ORIGIN, make_batch
 from harness import BROWSER_UA, Server, private_loop
 
 DISTINCT_IP = "203.0.113.77"
@@ -38,8 +38,13 @@ def test_bot_list_and_device_class() -> None:
     assert is_bot("curl/8.5.0") and is_bot("python-httpx/0.28.1")
     assert not is_bot(BROWSER_UA)
     assert device_class(BROWSER_UA) == "desktop"
-    assert device_class("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-                        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1") == "mobile"
+    assert (
+        device_class(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+        )
+        == "mobile"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +58,23 @@ def proxied(tmp_path_factory: pytest.TempPathFactory):
 def test_the_client_ip_is_never_written_to_the_database(proxied: Server) -> None:
     site = proxied.new_site([ORIGIN])
     for _ in range(3):
-        r = proxied.client.post("/e", json=make_batch(site, "ip", 4), headers={
-            "Origin": ORIGIN, "Content-Type": "text/plain", "X-Forwarded-For": DISTINCT_IP})
+        r = proxied.client.post(
+            "/e",
+            json=make_batch(site, "ip", 4),
+            headers={"Origin": ORIGIN, "Content-Type": "text/plain", "X-Forwarded-For": DISTINCT_IP},
+        )
         assert r.status_code == 202
     events = proxied.events(site)
     assert len(events) == 12 and len({e["visitor"] for e in events}) == 1
-    proxied.client.post("/e", json=make_batch(site, "ip", 2), headers={
-        "Origin": "https://evil.example", "Content-Type": "text/plain", "X-Forwarded-For": DISTINCT_IP})
+    proxied.client.post(
+        "/e",
+        json=make_batch(site, "ip", 2),
+        headers={
+            "Origin": "https://evil.example",
+            "Content-Type": "text/plain",
+            "X-Forwarded-For": DISTINCT_IP,
+        },
+    )
     # Not in any column, sample or log line: the database files and the server's own log.
     for path in glob.glob(proxied.db + "*"):
         with open(path, "rb") as f:
@@ -70,18 +85,26 @@ def test_the_client_ip_is_never_written_to_the_database(proxied: Server) -> None
 def test_opted_out_visitors_are_dropped_and_counted_when_the_site_respects_dnt(proxied: Server) -> None:
     site = proxied.new_site([ORIGIN], respect_dnt=True)
     for header in ({"DNT": "1"}, {"Sec-GPC": "1"}):
-        r = proxied.client.post("/e", json=make_batch(site, "dnt", 3),
-                                headers={"Origin": ORIGIN, "Content-Type": "text/plain", **header})
+        r = proxied.client.post(
+            "/e",
+            json=make_batch(site, "dnt", 3),
+            headers={"Origin": ORIGIN, "Content-Type": "text/plain", **header},
+        )
         assert r.status_code == 202
-        assert r.json() == {"accepted": 0, "duplicates": 0,
-                            "rejected": [{"index": i, "reason": "opted_out"} for i in range(3)]}
+        assert r.json() == {
+            "accepted": 0,
+            "duplicates": 0,
+            "rejected": [{"index": i, "reason": "opted_out"} for i in range(3)],
+        }
     assert proxied.events(site) == []
     assert proxied.rejections(site) == {"opted_out": 6}
     samples = proxied.client.get(f"/api/sites/{site}/rejections", headers=proxied.auth).json()["samples"]
     assert samples == []  # nothing of an opted-out visitor is kept, not even for debugging
     # A site that does not ask for it takes the events (the snippet's data-respect-dnt decides).
     other = proxied.new_site([ORIGIN])
-    r = proxied.client.post("/e", json=make_batch(other, "dnt", 3),
-                            headers={"Origin": ORIGIN, "Content-Type": "text/plain", "DNT": "1"})
+    r = proxied.client.post(
+        "/e",
+        json=make_batch(other, "dnt", 3),
+        headers={"Origin": ORIGIN, "Content-Type": "text/plain", "DNT": "1"},
+    )
     assert r.json()["accepted"] == 3
-

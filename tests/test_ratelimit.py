@@ -1,4 +1,4 @@
-"""Per-IP token buckets and the client address behind trusted proxies (DESIGN §3)."""
+"""Per-IP token buckets and the client address behind trusted proxies (docs/design.md §3)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from ctrlens.collector.ratelimit import ClientAddress, RateLimiter, bucket_key
 from collector_helpers import ORIGIN, make_batch
+from ctrlens.collector.ratelimit import ClientAddress, RateLimiter, bucket_key
 from harness import Server
 
 
@@ -55,8 +55,11 @@ def limited(tmp_path_factory: pytest.TempPathFactory):
 
 def _post(srv: Server, site: str, client_ip: str, n: int = 3):
     body = make_batch(site, "rl", n)
-    return srv.client.post("/e", json=body, headers={"Origin": ORIGIN, "Content-Type": "text/plain",
-                                                     "X-Forwarded-For": client_ip})
+    return srv.client.post(
+        "/e",
+        json=body,
+        headers={"Origin": ORIGIN, "Content-Type": "text/plain", "X-Forwarded-For": client_ip},
+    )
 
 
 def test_rate_limited_requests_get_429_with_retry_after_and_are_counted_per_site(limited: Server) -> None:

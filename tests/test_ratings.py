@@ -1,4 +1,4 @@
-"""dashboard.ratings: the Good / average / poor / insufficient rating of DESIGN §4."""
+"""dashboard.ratings: the Good / average / poor / insufficient rating of docs/design.md §4."""
 
 from __future__ import annotations
 

@@ -8,6 +8,27 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // A table wider than its card scrolls inside it; keyboard users reach it with Tab to scroll it
+  // (WCAG 2.1.1). Only the tables that do scroll at this width become tab stops.
+  var tableWraps = document.querySelectorAll(".table-wrap");
+  var markScrollable = function () {
+    tableWraps.forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth) {
+        var card = wrap.closest(".card");
+        var heading = card && card.querySelector("h2, h3");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() + ": " : "") + "table, scrolls sideways");
+      } else {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  };
+  markScrollable();
+  window.addEventListener("resize", markScrollable);
+
   // "Copy" buttons copy the text of the element named by data-copy.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

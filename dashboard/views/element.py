@@ -22,6 +22,8 @@ from ctrlens.dashboard.breakdowns import (
     element_detail,
 )
 from ctrlens.dashboard.charts import TimeChart, ctr_chart
+from ctrlens.dashboard.export import download_name
+from ctrlens.dashboard.funnel import choose_goal, element_funnel
 from ctrlens.dashboard.negotiation import Rendering
 from ctrlens.dashboard.pages import Answer, Table, page, site_chrome
 from ctrlens.dashboard.ratings import parse_thresholds
@@ -35,6 +37,7 @@ from ctrlens.dashboard.series import (
     label,
 )
 from ctrlens.dashboard.site_settings import rating_settings
+from ctrlens.dashboard.views.overview import goal_param
 
 
 @page("element.html", table=True)
@@ -48,9 +51,13 @@ async def element(request: Request, rendering: Rendering) -> Answer:
         # The page's period chips keep the interval: a longer period shows days, not an error.
         interval = "day"
     storage = request.app.state.storage
-    detail, points = await asyncio.gather(
+    goal = choose_goal(goal_param(request), await storage.goals(site.key))
+    detail, points, funnel = await asyncio.gather(
         element_detail(storage, site, period, name, filters.variant, filters.page),
         element_series(storage, site.key, name, period, interval, filters.variant, filters.page),
+        element_funnel(
+            storage, site, name, goal, period.hour_from, period.hour_to, filters.variant, filters.page
+        ),
     )
     data = {
         "site": site.key,
@@ -60,8 +67,12 @@ async def element(request: Request, rendering: Rendering) -> Answer:
         **(detail or {"summary": None, "breakdowns": {}}),
         "interval": interval,
         "series": points,
+        # present -> seen -> clicked -> converted, per variant, for `goal` (docs/design.md §4).
+        "goal": goal,
+        "funnel": funnel,
     }
-    answer = Answer(data, Table(points, SERIES_COLUMNS, f"{site.key}-{interval}-series"))
+    table = Table(points, SERIES_COLUMNS, download_name(site.key, f"{interval}-series", period))
+    answer = Answer(data, table)
     if rendering == "html":
         chrome = site_chrome(request, site, period, "overview")
         path = f"/elements/{quote(name, safe='')}"
@@ -98,7 +109,7 @@ async def series(request: Request, rendering: Rendering) -> Answer:
         request.app.state.storage, site.key, name, period, interval, filters.variant, filters.page
     )
     data = {"site": site.key, **period_json(period), "element": name, "interval": interval, "series": points}
-    return Answer(data, Table(points, SERIES_COLUMNS, f"{site.key}-{interval}-series"))
+    return Answer(data, Table(points, SERIES_COLUMNS, download_name(site.key, f"{interval}-series", period)))
 
 
 @page(table=True)
@@ -115,4 +126,4 @@ async def element_breakdown(request: Request, rendering: Rendering) -> Answer:
     kind = detail["kind"] if detail else DEFAULT_KIND
     rows = await breakdown(storage, site, period, name, by, kind, filters.variant, filters.page)
     data = {"site": site.key, **period_json(period), "element": name, "by": by, "rows": rows}
-    return Answer(data, Table(rows, BREAKDOWN_COLUMNS, f"{site.key}-by-{by}"))
+    return Answer(data, Table(rows, BREAKDOWN_COLUMNS, download_name(site.key, f"by-{by}", period)))

@@ -8,10 +8,13 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
-from ctrlens.collector.events import KINDS
+from ctrlens.collector.errors import InvalidRequest
+from ctrlens.collector.events import KINDS, MAX_NAME
 from ctrlens.dashboard import query
 from ctrlens.dashboard.charts import sparkline
+from ctrlens.dashboard.diagnosis import DIAGNOSIS_LABELS
 from ctrlens.dashboard.experiments import NO_VARIANT
+from ctrlens.dashboard.export import download_name
 from ctrlens.dashboard.negotiation import Rendering
 from ctrlens.dashboard.pages import Answer, Table, page, site_chrome
 from ctrlens.dashboard.reports import DEFAULT_SORT, GROUPS, Overview, element_columns, overview, period_json
@@ -26,9 +29,10 @@ async def elements(request: Request, rendering: Rendering) -> Answer:
     # People read the busiest elements first; scripts get a stable A-to-Z order.
     sort = query.sort(request, DEFAULT_SORT[0] if rendering == "html" else "element")
     with_sparklines = request.query_params.get("include") == "sparkline"
+    goal = goal_param(request)
     storage = request.app.state.storage
     result = await overview(
-        storage, site, period, group, filters, sort, with_sparklines or rendering == "html"
+        storage, site, period, group, filters, sort, with_sparklines or rendering == "html", goal
     )
     data: dict[str, Any] = {
         "site": site.key,
@@ -42,12 +46,15 @@ async def elements(request: Request, rendering: Rendering) -> Answer:
             else {}
         ),
         "group": group,
+        "goal": result.goal,
+        "goals": result.goals,
         "variants": result.variants,
         "pages": result.pages,
         "totals": result.totals,
         "elements": result.rows,
     }
-    answer = Answer(data, Table(result.rows, element_columns(group), f"{site.key}-elements"))
+    table = Table(result.rows, element_columns(group), download_name(site.key, "elements", period))
+    answer = Answer(data, table)
     if rendering == "html":
         chrome = site_chrome(request, site, period, "overview")
         answer.context = {
@@ -58,12 +65,23 @@ async def elements(request: Request, rendering: Rendering) -> Answer:
             "filters": filters,
             "variant_param": request.query_params.get("variant") or "",
             "kinds": KINDS,
+            "goal": result.goal,
+            "goals": result.goals,
+            "diagnosis_names": DIAGNOSIS_LABELS,
             "sort": sort[0],
             "dir": sort[1],
             "dropped": await storage.rejection_counts(site.key, period.day_from, period.day_to),
             "previous": period.previous(),
         }
     return answer
+
+
+def goal_param(request: Request) -> str | None:
+    """`goal=`: a goal name (docs/design.md §3 limits); absent means the site's first goal."""
+    goal = request.query_params.get("goal") or None
+    if goal is not None and (len(goal) > MAX_NAME or not goal.isprintable()):
+        raise InvalidRequest(f"goal must be a goal name of at most {MAX_NAME} printable characters")
+    return goal
 
 
 def _rows(
