@@ -15,8 +15,8 @@ from collections import defaultdict
 from typing import Any
 
 from ctrlens.collector.storage import Site, Storage
-from ctrlens.dashboard.periods import Period
 from ctrlens.dashboard.inference import Moments
+from ctrlens.dashboard.periods import Period
 from ctrlens.dashboard.statistics import Arm, wilson_interval
 
 ACCOUNT_COLUMNS = (

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dashboard_seed import Seen, new_seeder
 from statsmodels.stats.proportion import proportion_confint
+
+from dashboard_seed import Seen, new_seeder
 
 
 def reference(impressions: np.ndarray, clicks: np.ndarray) -> tuple[float, float, float]:
