@@ -16,6 +16,10 @@ built on that API can cost (issue 15). Each run:
   3. reports main-thread CPU time during the scroll (the renderer's top-level tasks), the
      snippet's own JavaScript in it (trace events attributed to ctr.js), long tasks (> 50 ms),
      and what reached the collector.
+With `--compare FILE` (another build of ctr.js, e.g. the checked-in one saved before a change),
+a fourth page loads that file instead, served beside the page and sending to the same collector,
+so a change is measured against its predecessor in one run:
+    .venv/bin/python bench/snippet.py --elements 300 --compare /tmp/ctr-before.js
 Targets (issues 3 and 15): init < 10 ms, no long task caused by the snippet, scroll CPU at most
 1.4x the page without it (median of the runs, each against the no-tracker page of the same run).
 Not part of pytest.
@@ -81,6 +85,7 @@ CARD = (
 )
 SNIPPET = '<script defer src="{collector}/ctr.js" data-site="{site}"></script>'
 FLOOR = '<script defer src="/floor.js"></script>'
+COMPARED = '<script defer src="/compared/ctr.js" data-site="{site}" data-api="{collector}/e"></script>'
 FLOOR_JS = """const floor = new IntersectionObserver(() => {}, {threshold: [0, 0.5]});
 document.querySelectorAll('[data-ctr]').forEach(element => floor.observe(element));"""
 TARGET_RATIO = 1.4
@@ -163,7 +168,7 @@ class Pages:
     """The bench page, with (/with?site=...) and without (/without) the snippet, and with the
     floor's bare observer (/floor)."""
 
-    def __init__(self, collector: str, count: int) -> None:
+    def __init__(self, collector: str, count: int, compared: bytes = b"") -> None:
         cards = "\n".join(CARD.format(i=i) for i in range(count // 2))
 
         class Handler(BaseHTTPRequestHandler):
@@ -173,10 +178,13 @@ class Pages:
                     body, kind = f"performance.mark({json.dumps(query)});".encode(), "text/javascript"
                 elif path == "/floor.js":
                     body, kind = FLOOR_JS.encode(), "text/javascript"
-                elif path in ("/with", "/without", "/floor"):
+                elif path == "/compared/ctr.js" and compared:
+                    body, kind = compared, "text/javascript"
+                elif path in ("/with", "/without", "/floor", "/compared"):
                     snippet = {
                         "/with": SNIPPET.format(collector=collector, site=query),
                         "/floor": FLOOR,
+                        "/compared": COMPARED.format(collector=collector, site=query),
                         "/without": "",
                     }[path]
                     body, kind = PAGE.format(count=count, snippet=snippet, cards=cards).encode(), "text/html"
@@ -301,13 +309,16 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--elements", type=int, default=1000, help="tagged elements on the page")
+    parser.add_argument("--compare", type=Path, help="another build of ctr.js, measured in the same run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         collector = Collector(Path(tmp))
-        pages = Pages(collector.url, args.elements)
+        pages = Pages(collector.url, args.elements, args.compare.read_bytes() if args.compare else b"")
         site = collector.new_site(pages.origin)
         runs: dict[str, list[dict[str, float]]] = {"without": [], "with": [], "floor": []}
+        if args.compare:
+            runs["compared"] = []
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(
@@ -315,15 +326,16 @@ def main() -> int:
                     args=["--no-sandbox", "--disable-gpu", f"--user-agent={UA}", *EXTRA_FLAGS],
                 )
                 for run in range(args.runs):
-                    for name in ("without", "with", "floor"):  # alternate, so drift hits all alike
+                    for name in runs:  # alternate, so drift hits all alike
                         url = f"{pages.origin}/{name}?{site}"
                         snippet = {
                             "with": collector.url + "/ctr.js",
                             "floor": pages.origin + "/floor.js",
+                            "compared": pages.origin + "/compared/ctr.js",
                         }.get(name)
                         runs[name].append(measure(browser, url, snippet))
                         print(
-                            f"run {run + 1} {name:>7}: "
+                            f"run {run + 1} {name:>8}: "
                             + ", ".join(f"{k} {v:.1f}" for k, v in runs[name][-1].items())
                         )
                 browser.close()
@@ -340,7 +352,8 @@ def main() -> int:
         name: statistics.median(
             r["main_busy_ms"] / b["main_busy_ms"] for r, b in zip(runs[name], runs["without"], strict=True)
         )
-        for name in ("with", "floor")
+        for name in runs
+        if name != "without"
     }
     lines = [
         (
@@ -357,6 +370,18 @@ def main() -> int:
             f"   ratio {ratio['with']:.2f}   target <= {TARGET_RATIO}",
         ),
         ("  the floor (bare observer)", f"{floor['main_busy_ms']:8.1f} ms   ratio {ratio['floor']:.2f}"),
+        *(
+            [
+                (
+                    f"  {args.compare.name} (--compare)",
+                    f"{med['compared']['main_busy_ms']:8.1f} ms   ratio {ratio['compared']:.2f}, its own"
+                    f" JavaScript {med['compared']['snippet_js_ms']:.1f} ms, intersection work"
+                    f" {med['compared']['io_compute_ms']:.1f} ms",
+                )
+            ]
+            if args.compare
+            else []
+        ),
         (
             "  the browser's intersection work",
             f"{w['io_compute_ms']:8.1f} ms with, {wo['io_compute_ms']:.1f} ms without,"

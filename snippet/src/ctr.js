@@ -62,14 +62,15 @@
   let variant =
     attribute(document.documentElement, 'data-ctr-variant') || attribute(script, 'data-ctr-variant');
   let account = attribute(script, 'data-ctr-account');
-  let optedOut = false;
+  let optedOut;
   // Event ids are `${pageview}-${sequence}`: random page view ids make them unique.
   let sequence = 0;
   // Events recorded since the last flush.
   let queue = [];
-  let dwellTimer = 0;
-  let flushTimer = 0;
-  let backoff = 0;
+  // Timers and the retry wait: unset (undefined) counts as none, like 0.
+  let dwellTimer;
+  let flushTimer;
+  let backoff;
   // The store, when localStorage is unavailable: it throws in sandboxed frames and some private
   // modes.
   let memory = [];
@@ -137,10 +138,11 @@
   // on the page.
   const tick = () => {
     const now = Date.now();
-    let dwelling = false;
+    dwellTimer = 0;
     elements.forEach((state, element) => {
       if (!state.onThreshold || seen.has(elementName(element))) return;
-      dwelling = true;
+      // Something dwells: the clocks tick on.
+      startClocks();
       // Due: the exposure is about to begin (since is 0) or has lasted the dwell. Only then is
       // the element probed for a cover, which keeps hit tests off the ticks in between, where a
       // scrolling page moves through most of its elements.
@@ -161,8 +163,6 @@
         record(element, 'impression');
       }
     });
-    dwellTimer = 0;
-    if (dwelling) startClocks();
   };
 
   const startClocks = () => (dwellTimer ||= setTimeout(tick, 100));
@@ -185,9 +185,15 @@
 
   // Observing anew gives a first entry; without a ratio, from the observer of threshold 0,
   // which then moves the element to its own.
+  // In the top-level page the document, as the observers' explicit root, is the same viewport
+  // as the implicit root, and costs the browser about half the intersection work on every frame
+  // of a scroll (bench/snippet.py). In a frame the implicit root stays: the top-level viewport.
   const observe = (element, ratio) => {
     unobserve(element);
-    (observers[ratio] ||= new IntersectionObserver(onIntersections, { threshold: ratio || 0 })).observe(element);
+    (observers[ratio] ||= new IntersectionObserver(onIntersections, {
+      root: top == window ? document : null,
+      threshold: ratio || 0,
+    })).observe(element);
   };
 
   const onIntersections = (entries, observer) => {
@@ -258,16 +264,17 @@
   });
 
   // Delivery. A flush moves `queue` into the store (localStorage, so it outlives the page) and
-  // sends the store. A body leaves the store when the collector answers anything but 429/5xx
+  // sends the store. A body leaves the store when the collector answers anything but 408/429/5xx
   // (fetch), or when the browser takes it (sendBeacon, on page hide). Event ids are unique, so a
   // body sent twice (two tabs, an unload mid-request) is counted once.
 
+  // Nothing stored (JSON.parse(undefined) throws) or no localStorage: the memory.
   const storedBodies = () => {
-    let text;
     try {
-      text = localStorage[QUEUE_KEY];
-    } catch {}
-    return text ? JSON.parse(text) : memory;
+      return JSON.parse(localStorage[QUEUE_KEY]);
+    } catch {
+      return memory;
+    }
   };
 
   const store = (bodies) => {
@@ -281,9 +288,7 @@
     const bodies = storedBodies();
     // Bodies of 50 events stay under 60 KB (the collector takes 64 KiB) with any valid event:
     // names of 128 characters at 3 bytes each, URLs of 2,048.
-    for (let start = 0; start < body.events.length; start += 50) {
-      bodies.push({ ...body, events: body.events.slice(start, start + 50) });
-    }
+    while (body.events.length) bodies.push({ ...body, events: body.events.splice(0, 50) });
     // Bounded: the oldest events go, and the newest body tells the collector how many.
     for (let count = bodies.flatMap((held) => held.events).length; count > 1000; count--) {
       bodies[0].events.shift();
@@ -308,7 +313,7 @@
   // keepalive only when the page goes: its 64 KiB quota would refuse a big periodic flush.
   const post = (body, keepalive) => {
     fetch(api, { method: 'POST', body: JSON.stringify(body), keepalive }).then((response) => {
-      if (response.status == 429 || response.status >= 500) {
+      if (response.status == 408 || response.status == 429 || response.status >= 500) {
         fail();
       } else {
         backoff = 0;
@@ -360,6 +365,7 @@
     present.clear();
     unreported = [];
     pageviewUnreported = true;
+    // The page view's report, with whatever an earlier page could not deliver.
     scheduleFlush();
     // record() stopped observing seen nodes, and the new page view needs every node's first
     // entry again (for its presence).
@@ -367,11 +373,15 @@
     restartClocks();
   };
 
-  // A changed query string or hash alone is the same page view (docs/design.md §2).
-  const onRouteChange = () => {
-    if (location.pathname == pageviewPath) return;
+  // The page view so far is reported, and the next one begins.
+  const nextPageview = () => {
     flush();
     startPageview();
+  };
+
+  // A changed query string or hash alone is the same page view (docs/design.md §2).
+  const onRouteChange = () => {
+    if (location.pathname != pageviewPath) nextPageview();
   };
 
   // The capture phase sees every click before the page can stop it; the nearest tagged
@@ -400,10 +410,7 @@
     account(value) {
       account = value;
     },
-    pageview() {
-      flush();
-      startPageview();
-    },
+    pageview: nextPageview,
     flush,
     goal,
     // For a backend that reports the conversion later (docs/design.md §2, "Goals").
@@ -442,7 +449,7 @@
   );
   addEventListener('pagehide', () => flush(true));
   // A page restored from the back/forward cache is a new page view (docs/design.md §2).
-  addEventListener('pageshow', (event) => event.persisted && ctrlens('pageview'));
+  addEventListener('pageshow', (event) => event.persisted && nextPageview());
   addEventListener('popstate', onRouteChange);
   // A single-page app's own navigation fires no event: wrap the two calls that make it.
   ['pushState', 'replaceState'].forEach((method) => {
@@ -452,8 +459,6 @@
       onRouteChange();
     };
   });
-  // Events an earlier page could not deliver go out now.
-  if (storedBodies().length) scheduleFlush();
   // The debug overlay lives in its own file, beside this one, loaded only when asked for.
   if (/ctrlens-debug/.test(location.search)) {
     const overlay = document.createElement('script');

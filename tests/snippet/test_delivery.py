@@ -92,7 +92,7 @@ def test_unreachable_collector_keeps_events_and_retries(view, collected) -> None
 
 def test_retryable_and_permanent_answers(view, collected) -> None:
     page = view.page
-    answers = iter([503, 429])
+    answers = iter([503, 429, 408])
 
     def collector_down(route) -> None:
         status = next(answers, None)
@@ -104,7 +104,7 @@ def test_retryable_and_permanent_answers(view, collected) -> None:
     page.route("**/e", collector_down)
     view.open("dwell.html")
     view.show("#box", 1.0)
-    collected.wait("box")  # after a 503 and a 429, the third attempt lands
+    collected.wait("box")  # after a 503, a 429 and a 408 (a proxy's timeout), the fourth attempt lands
     page.unroute("**/e")
 
     # A permanent refusal (400) is not retried: the events are dropped, not resent forever.
