@@ -17,11 +17,12 @@ import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctrlens.collector.errors import Overloaded
 from ctrlens.collector.events import StoredEvent
 from ctrlens.collector.storage import Rejection, Storage, WriteBatch
+from ctrlens.collector.storage.names import NameCaps
 
 log = logging.getLogger("ctrlens.writer")
 
@@ -38,6 +39,8 @@ COUNTS_RETRY_SECONDS = 1.0
 class WriteResult:
     accepted: int
     duplicates: int
+    # Events turned away by their site's cap on new names: (position in the events submitted, reason).
+    capped: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +48,7 @@ class _Request:
     events: list[StoredEvent]
     rejections: list[Rejection]
     done: asyncio.Future[WriteResult]
+    caps: dict[str, NameCaps] = field(default_factory=dict)
 
 
 class Writer:
@@ -84,15 +88,19 @@ class Writer:
             self._task = asyncio.create_task(self._run(), name="ctrlens-writer")
 
     async def submit(
-        self, events: list[StoredEvent], rejections: list[Rejection] | None = None
+        self,
+        events: list[StoredEvent],
+        rejections: list[Rejection] | None = None,
+        caps: dict[str, NameCaps] | None = None,
     ) -> WriteResult:
-        """Queue events (and rejection counts) and wait until they are committed."""
+        """Queue events (and rejection counts) and wait until they are committed; `caps` are the
+        caps on new names of the events' sites, checked in the commit (storage/names.py)."""
         if self._closing or self._task is None or self._task.done():
             raise Overloaded("the collector is shutting down; retry shortly", retry_after=2)
         if events and self._queued_events + len(events) > self.queue_limit:
             raise Overloaded("the collector is saturated; retry shortly", retry_after=1)
         done: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Request(events, rejections or [], done))
+        self._queue.append(_Request(events, rejections or [], done, caps or {}))
         self._queued_events += len(events)
         self._wakeup.set()
         # shield: a client that disconnects must not cancel a commit other requests share.
@@ -180,8 +188,9 @@ class Writer:
                     seen.add(key)
                     batch.events.append(e)
             batch.rejections.extend(request.rejections)
+            batch.caps.update(request.caps)
         if not batch.events and not batch.rejections:
-            _resolve(requests, set())
+            _resolve(requests, set(), {})
             return
         started = time.perf_counter()
         try:
@@ -194,19 +203,25 @@ class Writer:
         elapsed = time.perf_counter() - started
         if self.on_commit is not None:
             self.on_commit(len(batch.events), len(inserted), elapsed)
-        _resolve(requests, inserted)
+        _resolve(requests, inserted, batch.capped)
 
 
-def _resolve(requests: list[_Request], inserted: set[tuple[str, str]]) -> None:
+def _resolve(
+    requests: list[_Request], inserted: set[tuple[str, str]], capped: dict[tuple[str, str], str]
+) -> None:
     for request in requests:
         accepted = 0
-        for e in request.events:
+        turned_away: list[tuple[int, str]] = []
+        for position, e in enumerate(request.events):
             key = (e.site, e.event_id)
             if key in inserted:
                 inserted.discard(key)
                 accepted += 1
+            elif key in capped:
+                turned_away.append((position, capped[key]))
         if not request.done.done():
-            request.done.set_result(WriteResult(accepted, len(request.events) - accepted))
+            duplicates = len(request.events) - accepted - len(turned_away)
+            request.done.set_result(WriteResult(accepted, duplicates, turned_away))
 
 
 def _fail(requests: list[_Request], exc: BaseException) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -57,6 +58,7 @@ def clean_copy(destination: Path) -> Path:
             "*.egg-info",
             "node_modules",
             "__pycache__",
+            "*.secret",
             ".*cache",
             ".ctrlens",
             "test-results",
@@ -105,6 +107,11 @@ class Server:
         self.token = TOKEN
         self.extra_args = extra_args or []
         self.env = {**os.environ, "CTRLENS_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1", **(env or {})}
+        if "://" in db and "CTRLENS_SECRET_FILE" not in self.env:
+            # A PostgreSQL server keeps its visitor-id secret in the working directory by default;
+            # every server of one database shares one file here (as collectors must), outside the checkout.
+            digest = hashlib.sha256(db.encode()).hexdigest()[:16]
+            self.env["CTRLENS_SECRET_FILE"] = f"/tmp/ctrlens-test-{digest}.secret"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = (
             Path(f"{db}.{self.port}.log") if "://" not in db else Path(f"/tmp/ctrlens-{self.port}.log")

@@ -1,5 +1,6 @@
 """Salts: one random salt per UTC day for the visitor hash (docs/design.md §5), shared by every
-collector process through the database, deleted after two days."""
+collector process through the database, deleted after two days. A salt alone is not the hash's
+key: collector/privacy.py keys it with a secret that is never stored here."""
 
 from __future__ import annotations
 
