@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -62,7 +63,7 @@ def chromium() -> str | None:
     raise SystemExit("no Chromium found: apt-get install chromium")
 
 
-def shoot(base: str, out: Path) -> list[Path]:
+def shoot(base: str, out: Path, share_url: str) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     site = f"{base}/sites/{DEMO_SITE}"
@@ -75,6 +76,12 @@ def shoot(base: str, out: Path) -> list[Path]:
         ("settings", f"{site}/settings", "light", (1280, 900)),
         ("overview-dark", f"{site}?period=30d", "dark", (1280, 900)),
         ("element-dark", f"{site}/elements/hero-signup?period=30d", "dark", (1280, 900)),
+        ("overview-filtered", f"{site}?period=30d&source=newsletter&campaign=winter-sale", "light", (1280, 900)),
+        ("overview-compare", f"{site}?period=7d&compare=custom&compare_from={days_ago(34)}&compare_to={days_ago(28)}",
+         "light", (1280, 900)),
+        ("annotations", f"{site}/annotations", "light", (1280, 900)),
+        ("alerts", f"{site}/alerts", "light", (1280, 900)),
+        ("users", f"{base}/users", "light", (1280, 900)),
         ("overview-phone", f"{site}?period=30d", "light", (390, 844)),
         ("element-phone", f"{site}/elements/hero-signup?period=30d", "light", (390, 844)),
         ("element-phone-dark", f"{site}/elements/hero-signup?period=30d", "dark", (390, 844)),
@@ -108,8 +115,37 @@ def shoot(base: str, out: Path) -> list[Path]:
                             clip={"x": 0, "y": 0, "width": width, "height": min(full, MAX_HEIGHT)})
             saved.append(path)
             context.close()
+        # A share link, opened by someone who is not signed in.
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, user_agent=UA, device_scale_factor=1)
+        page = context.new_page()
+        page.goto(share_url)
+        page.wait_for_load_state("networkidle")
+        path = out / "share.png"
+        full = page.evaluate("document.documentElement.scrollHeight")
+        page.screenshot(path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": min(full, MAX_HEIGHT)})
+        saved.append(path)
+        context.close()
         browser.close()
     return saved
+
+
+def days_ago(days: int) -> str:
+    return (date.today() - timedelta(days=days)).isoformat()
+
+
+def around_the_numbers(base: str) -> str:
+    """What a team adds around the numbers, through the real API: two annotations (a deploy hook's
+    curl), alert channels, and a share link; returns the share link's URL."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    api = f"{base}/api/sites/{DEMO_SITE}"
+    for days, text in ((12, "Deployed the new hero copy"), (5, "Winter sale newsletter sent")):
+        r = httpx.post(f"{api}/annotations", json={"text": text, "at": days_ago(days)}, headers=auth)
+        r.raise_for_status()
+    httpx.put(f"{api}/alerts", json={"webhook": "https://hooks.slack.example/services/T000/B000/XXXX",
+                                     "emails": ["growth@acme.example"]}, headers=auth).raise_for_status()
+    r = httpx.post(f"{api}/share-links", json={"days": 30}, headers=auth)
+    r.raise_for_status()
+    return str(r.json()["url"])
 
 
 def main() -> int:
@@ -141,7 +177,15 @@ def main() -> int:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit((Path(tmp) / "serve.log").read_text())
                 time.sleep(0.2)
-            for path in shoot(base, out):
+            users = subprocess.run(
+                [sys.executable, "-m", "ctrlens.cli", "user", "add", "maria", "--role", "viewer",
+                 "--password-stdin", "--db", db],
+                input="correct horse battery", text=True, cwd=ROOT, capture_output=True,
+                env={**os.environ, "CTRLENS_TOKEN": TOKEN},
+            )
+            if users.returncode:
+                raise SystemExit(users.stderr)
+            for path in shoot(base, out, around_the_numbers(base)):
                 shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
                 print(f"{shown}  {path.stat().st_size // 1024} KB")
         finally:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,41 @@ class Config:
     max_connections: int = 1000
     # When set, GET /metrics answers only `Authorization: Bearer <metrics_token>` (docs/design.md §6).
     metrics_token: str | None = None
+    # The key of the visitor-id salts (docs/design.md §5), kept outside the database: given here
+    # (CTRLENS_SECRET), or read from `secret_file`, created on first start (see `secret_path`).
+    secret: str | None = None
+    secret_file: str | None = None
+    # The address browsers reach ctrlens at (https://stats.shop.example): the install tag is
+    # built from it, never from a request's Host, and an https one makes every cookie Secure.
+    public_url: str | None = None
+    # Alerts (docs/design.md §4): seconds between checks (0: no periodic check), and the SMTP
+    # server that sends the e-mail ones (no host: e-mail alerts are not sent).
+    alert_interval: float = 300.0
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "ctrlens@localhost"
+    smtp_starttls: bool = True
     # Tests only: a file holding the server's current time in epoch milliseconds, so a test can
     # set the clock (a click at 23:59, its conversion at 00:01). Unset: the system clock.
     clock_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", _public_url(self.public_url))
+            # Browsers reach ctrlens over TLS: every cookie it sets is Secure (docs/design.md §6).
+            if self.public_url.startswith("https:"):
+                object.__setattr__(self, "secure_cookies", True)
+
+    def secret_path(self) -> Path:
+        """Where the secret is kept when CTRLENS_SECRET is not set: `secret_file`, else beside the
+        SQLite file, else (PostgreSQL) `ctrlens.secret` in the working directory."""
+        if self.secret_file:
+            return Path(self.secret_file)
+        if self.db.startswith(("postgres://", "postgresql://")):
+            return Path("ctrlens.secret")
+        return Path(self.db + ".secret")
 
     @classmethod
     def load(
@@ -109,7 +142,44 @@ _ENV = {
     "max_connections": "CTRLENS_MAX_CONNECTIONS",
     "metrics_token": "CTRLENS_METRICS_TOKEN",
     "clock_file": "CTRLENS_CLOCK_FILE",
+    "alert_interval": "CTRLENS_ALERT_INTERVAL",
+    "smtp_host": "CTRLENS_SMTP_HOST",
+    "smtp_port": "CTRLENS_SMTP_PORT",
+    "smtp_user": "CTRLENS_SMTP_USER",
+    "smtp_password": "CTRLENS_SMTP_PASSWORD",
+    "smtp_from": "CTRLENS_SMTP_FROM",
+    "smtp_starttls": "CTRLENS_SMTP_STARTTLS",
+    "secret": "CTRLENS_SECRET",
+    "secret_file": "CTRLENS_SECRET_FILE",
+    "public_url": "CTRLENS_PUBLIC_URL",
 }
+
+
+def _public_url(value: str) -> str:
+    """An http(s) URL with a host and nothing after its path, kept without its trailing slash."""
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or parts.query
+        or parts.fragment
+        or "?" in value
+        or "#" in value
+        or any(ord(ch) <= 0x20 or ord(ch) == 0x7F or ch in "\"'<>\\`" for ch in value)
+    ):
+        raise ValueError(
+            f"public_url {value!r} must be an http:// or https:// URL without query or fragment, "
+            "e.g. https://stats.shop.example"
+        )
+    return value.rstrip("/")
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from ctrlens.collector.metrics import Metrics
 from ctrlens.collector.privacy import DAY, VisitorIds, device_class, is_bot, page_path, traffic_source
 from ctrlens.collector.ratelimit import ClientAddress, RateLimiter
 from ctrlens.collector.storage import Rejection, Site, Storage
+from ctrlens.collector.storage.names import NameCaps
 from ctrlens.collector.writer import Writer
 
 log = logging.getLogger("ctrlens.ingest")
@@ -60,14 +61,17 @@ _encode = msgspec.json.Encoder().encode
 class Collector:
     """Everything POST /e needs, built once per process."""
 
-    def __init__(self, config: Config, storage: Storage, writer: Writer, metrics: Metrics) -> None:
+    def __init__(
+        self, config: Config, storage: Storage, writer: Writer, metrics: Metrics, secret: bytes
+    ) -> None:
         self.config = config
         self.storage = storage
         self.writer = writer
         self.metrics = metrics
-        self.visitors = VisitorIds(storage)
+        # Both id sources under the one secret kept outside the database (docs/design.md §5).
+        self.visitors = VisitorIds(storage, secret)
         # Yesterday's ids, for a conversion whose click came before midnight (docs/design.md §3).
-        self.previous_visitors = VisitorIds(storage)
+        self.previous_visitors = VisitorIds(storage, secret)
         self.clock = Clock(config.clock_file)
         self.limiter = RateLimiter(config.rate_limit)
         self.addresses = ClientAddress(config.trusted_proxies)
@@ -181,12 +185,12 @@ class Collector:
             dropped = "bot"
         if dropped:
             # Counted, never sampled: a payload from someone who opted out is not kept at all.
-            rejected = [{"index": i, "reason": dropped} for i in range(sent)]
+            rejected: list[dict[str, Any]] = [{"index": i, "reason": dropped} for i in range(sent)]
             await self._reject(site.key, dropped, sent, None)
             return _accepted(0, 0, rejected)
 
         now_ms = self.clock.now_ms()
-        events, rejected = await self._enrich(site, batch, client, user_agent, now_ms)
+        events, indices, rejected = await self._enrich(site, batch, client, user_agent, now_ms)
         rejections = []
         if rejected:
             rejections.append(Rejection(site.key, "invalid", len(rejected), self._sample(site.key, body)))
@@ -198,14 +202,22 @@ class Collector:
                 self.metrics.rejected["invalid"] += 1
             rejections.append(Rejection(site.key, "client_queue_full", dropped_events))
             self.metrics.rejected["client_queue_full"] += dropped_events
-        result = await self.writer.submit(events, rejections)
+        result = await self.writer.submit(events, rejections, {site.key: NameCaps.of(site.settings)})
         self.metrics.accepted += result.accepted
         self.metrics.duplicates += result.duplicates
+        if result.capped:
+            # Counted for the site by the commit that decided it (storage/names.py).
+            self.metrics.rejected["cardinality"] += len(result.capped)
+            capped: list[dict[str, Any]] = [
+                {"index": indices[position], "reason": reason} for position, reason in result.capped
+            ]
+            rejected = sorted([*rejected, *capped], key=lambda r: int(r["index"]))
         return _accepted(result.accepted, result.duplicates, rejected)
 
     async def _enrich(
         self, site: Site, batch: Batch, client: str, user_agent: str, now_ms: int
-    ) -> tuple[list[StoredEvent], list[dict[str, Any]]]:
+    ) -> tuple[list[StoredEvent], list[int], list[dict[str, Any]]]:
+        """The batch's valid events enriched, each one's index in the batch, and the rejected."""
         envelope = batch.envelope
         page = page_path(envelope.url)
         source = traffic_source(envelope.url, envelope.referrer)
@@ -217,6 +229,7 @@ class Collector:
             site.key, client, user_agent, now_ms / 1000 - DAY
         )
         events: list[StoredEvent] = []
+        indices: list[int] = []
         rejected: list[dict[str, Any]] = []
         for index, event in enumerate(batch.events):
             if not isinstance(event, Event):
@@ -226,6 +239,7 @@ class Collector:
             if event.type == "conversion":
                 goal = event.goal or ""
                 event_id = conversion_id(envelope.pageview, goal)
+            indices.append(index)
             events.append(
                 StoredEvent(
                     site=site.key,
@@ -251,7 +265,7 @@ class Collector:
                     previous_visitor=previous_visitor,
                 )
             )
-        return events, rejected
+        return events, indices, rejected
 
     async def _count_rate_limited(self, request: Request) -> None:
         """Count a rate-limited request against its site, at the cost of a cheap look.

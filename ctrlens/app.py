@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,11 +27,13 @@ from ctrlens.collector.config import Config
 from ctrlens.collector.errors import CtrlensError
 from ctrlens.collector.ingest import Collector, preflight
 from ctrlens.collector.metrics import Metrics
+from ctrlens.collector.privacy import visitor_secret
 from ctrlens.collector.ratelimit import ClientAddress
 from ctrlens.collector.storage import Storage, open_storage
 from ctrlens.collector.tracker import Scripts
 from ctrlens.collector.writer import Writer
 from ctrlens.dashboard import routes as dashboard_routes
+from ctrlens.dashboard.alerts import run_periodically as run_alerts
 from ctrlens.dashboard.auth import Auth, ensure_token, session_secret
 from ctrlens.dashboard.pages import error_answer
 
@@ -51,28 +54,51 @@ class DashboardMiddleware:
 
     The session secret lives in the database (shared by all collector processes), so the
     session middleware is built on the first request, after the lifespan has opened storage.
+
+    A request a trusted proxy received over TLS (`X-Forwarded-Proto: https`) is an https request
+    here too, and its cookies are `Secure`; with `secure_cookies` (set by an https public_url)
+    every cookie is. Plain http on a local address keeps working without (docs/design.md §6).
     """
 
-    def __init__(self, app: ASGIApp, secure_cookies: bool) -> None:
+    def __init__(self, app: ASGIApp, secure_cookies: bool, trusted_proxies: tuple[str, ...] = ()) -> None:
         self.app = app
         self.secure_cookies = secure_cookies
-        self.sessions: ASGIApp | None = None
+        # The same networks as ClientAddress's: only their X-Forwarded-Proto is believed.
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.sessions: dict[bool, ASGIApp] = {}
+
+    def _via_tls_proxy(self, scope: Scope) -> bool:
+        peer = scope.get("client")
+        if not self.proxies or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(peer[0])
+        except ValueError:
+            return False
+        if not any(address in net for net in self.proxies):
+            return False
+        proto: str = dict(scope["headers"]).get(b"x-forwarded-proto", b"").decode("latin-1")
+        # The nearest proxy's word is the last one: anything to its left came from the client.
+        return proto.rsplit(",", 1)[-1].strip().lower() == "https"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in COLLECTOR_PATHS:
             await self.app(scope, receive, send)
             return
-        if self.sessions is None:
+        if self._via_tls_proxy(scope):
+            scope["scheme"] = "https"
+        secure = self.secure_cookies or scope["scheme"] == "https"
+        if secure not in self.sessions:
             # gzip here, not around the whole app: the collector's answers are tiny, and the
             # snippet is gzipped once at start (tracker.py).
-            self.sessions = GZipMiddleware(
+            self.sessions[secure] = GZipMiddleware(
                 SessionMiddleware(
                     self.app,
                     secret_key=scope["app"].state.session_secret,
                     session_cookie="ctrlens_session",
                     max_age=7 * 24 * 3600,
                     same_site="lax",
-                    https_only=self.secure_cookies,
+                    https_only=secure,
                 ),
                 minimum_size=1024,
             )
@@ -96,7 +122,7 @@ class DashboardMiddleware:
                     headers.append((b"cache-control", b"no-store"))
             await send(message)
 
-        await self.sessions(scope, receive, send_with_headers)
+        await self.sessions[secure](scope, receive, send_with_headers)
 
 
 class CtrlensApp(Starlette):
@@ -123,6 +149,8 @@ def create_app(
     """The application; storage is opened in the lifespan unless one is given."""
     metrics = Metrics()
     scripts = Scripts(snippet.DIST)
+    # Resolved once, before serving: a missing or weak secret stops the start (docs/design.md §5).
+    secret = visitor_secret(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,10 +175,12 @@ def create_app(
         app.state.storage = store
         app.state.writer = writer
         app.state.metrics = metrics
-        app.state.collector = Collector(config, store, writer, metrics)
+        app.state.collector = Collector(config, store, writer, metrics, secret)
         app.state.auth = Auth(store, addresses=ClientAddress(config.trusted_proxies))
         app.state.session_secret = await session_secret(store)
         retention = asyncio.create_task(_retention(store, config.retention_days))
+        # Alerts (docs/design.md §4): one check per alert_interval across all processes; 0 turns it off.
+        alerts = asyncio.create_task(run_alerts(store, config)) if config.alert_interval > 0 else None
         # Everything built so far lives as long as the process: keep it out of the collector's
         # way, and collect the young generation less often (each batch allocates thousands of
         # short-lived objects; the default threshold ran a collection every few requests).
@@ -160,6 +190,8 @@ def create_app(
             yield
         finally:
             retention.cancel()
+            if alerts is not None:
+                alerts.cancel()
             log.info("shutting down: committing %d queued events", writer.depth)
             await writer.close()
             if storage is None:
@@ -202,7 +234,13 @@ def create_app(
     ]
     return CtrlensApp(
         routes=routes,
-        middleware=[Middleware(DashboardMiddleware, secure_cookies=config.secure_cookies)],
+        middleware=[
+            Middleware(
+                DashboardMiddleware,
+                secure_cookies=config.secure_cookies,
+                trusted_proxies=config.trusted_proxies,
+            )
+        ],
         # Every error a route raises is answered in one place, as a page or as JSON.
         exception_handlers={CtrlensError: error_answer, HTTPException: error_answer},
         lifespan=lifespan,
@@ -228,11 +266,12 @@ def _log_to_stderr(level: str) -> None:
 
 async def _retention(storage: Storage, days: int) -> None:
     """Hourly: raw events past retention go (rollups stay), and so do expired visitor salts
-    even when no event arrives to rotate them."""
+    and the caps' names of days before yesterday, even when no event arrives."""
     while True:
         try:
             now = time.time()
             await storage.salt(int(now // 86400))
+            await storage.forget_old_names()
             if days > 0:
                 cutoff = int((now - days * 86400) * 1000)
                 removed = await storage.delete_raw_before(cutoff)

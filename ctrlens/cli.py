@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="address or network of a reverse proxy whose X-Forwarded-For is believed (repeatable)",
     )
+    server.add_argument(
+        "--public-url",
+        dest="public_url",
+        help="the address browsers reach ctrlens at, e.g. https://stats.shop.example: the install tag "
+        "uses it, and an https one makes cookies Secure (env CTRLENS_PUBLIC_URL)",
+    )
+    server.add_argument(
+        "--secret-file",
+        dest="secret_file",
+        help="the file holding the secret that keys visitor ids, made on first start (default: beside "
+        "the SQLite file, or ./ctrlens.secret for PostgreSQL; env CTRLENS_SECRET gives it directly)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="ctrlens", description="Element-level click-through-rate analytics."
@@ -76,6 +88,34 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=_site_add)
     listing = site_sub.add_parser("list", parents=[common], help="list sites")
     listing.set_defaults(handler=_site_list)
+    edit = site_sub.add_parser("edit", parents=[common], help="change a site's name or allowed origins")
+    edit.add_argument("key", help="the site key")
+    edit.add_argument(
+        "--origin", dest="origins", action="append", help="an allowed origin, repeatable (replaces the list)"
+    )
+    edit.add_argument("--name", help="the new display name")
+    edit.set_defaults(handler=_site_edit)
+    remove = site_sub.add_parser("remove", parents=[common], help="remove a site and all its data")
+    remove.add_argument("key", help="the site key")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
+    remove.set_defaults(handler=_site_remove)
+
+    user = sub.add_parser("user", help="manage the people who sign in to the dashboard")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_sub.add_parser("add", parents=[common], help="add a user (asks for the password)")
+    user_add.add_argument("name", help="the name to sign in with")
+    user_add.add_argument("--role", choices=("admin", "viewer"), default="viewer", help="default: viewer")
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user_add.set_defaults(handler=_user_add)
+    user_list = user_sub.add_parser("list", parents=[common], help="list users")
+    user_list.set_defaults(handler=_user_list)
+    user_remove = user_sub.add_parser("remove", parents=[common], help="remove a user and their tokens")
+    user_remove.add_argument("name")
+    user_remove.set_defaults(handler=_user_remove)
+    user_password = user_sub.add_parser("password", parents=[common], help="set a user's password")
+    user_password.add_argument("name")
+    user_password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user_password.set_defaults(handler=_user_password)
 
     goal = sub.add_parser("goal", help="manage a site's goals (conversions need none defined)")
     goal_sub = goal.add_subparsers(dest="goal_command", required=True)
@@ -93,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     reset = token_sub.add_parser("reset", parents=[common], help="generate a new token and print it")
     reset.set_defaults(handler=_token_reset)
+    create = token_sub.add_parser("create", parents=[common], help="create a user's personal API token")
+    create.add_argument("--user", required=True, help="the user the token acts as, with their role")
+    create.add_argument("--name", default="", help="a label: what the token is for")
+    create.set_defaults(handler=_token_create)
 
     demo = sub.add_parser(
         "demo", parents=[common, server], help="run the example site with simulated traffic"
@@ -106,11 +150,20 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="print a site's elements with CTR and ratings")
     report_arguments(report)
     report.set_defaults(handler=_report)
+
+    alerts = sub.add_parser("alerts", help="the sites' alerts (webhook, e-mail)")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    check = alerts_sub.add_parser(
+        "check", parents=[common], help="check every site's alert conditions once and send what is new"
+    )
+    check.add_argument("site", nargs="?", help="only this site")
+    check.set_defaults(handler=_alerts_check)
     return parser
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("db", "config", "host", "port", "workers", "rate_limit", "trusted_proxies")
+    names = ["db", "config", "host", "port", "workers", "rate_limit", "trusted_proxies"]
+    names += ["public_url", "secret_file"]
     flags = {name: getattr(args, name, None) for name in names}
     if flags["trusted_proxies"]:
         flags["trusted_proxies"] = tuple(flags["trusted_proxies"])
@@ -154,10 +207,13 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _run_server(config: Config, extra_routes: list[Any] | None = None) -> None:
     from ctrlens import server
     from ctrlens.app import create_app
+    from ctrlens.collector.privacy import visitor_secret
     from ctrlens.dashboard.auth import check_token_strength
 
     if config.token:
         check_token_strength(config.token)
+    # Made here, once, so a weak secret is one line and worker processes all find the same file.
+    visitor_secret(config)
 
     # Open (and migrate) the database once before serving: a database that cannot be reached is
     # one clear line here, not a traceback from every worker's startup.
@@ -250,6 +306,129 @@ def _token_reset(config: Config, args: argparse.Namespace) -> int:
         )
     token = _with_storage(config, reset_token, create=False)
     print(f"new admin token (shown once): {token}")
+    return 0
+
+
+def _alerts_check(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.dashboard.alerts import check
+
+    async def work(storage: Storage) -> Any:
+        if args.site is not None and await storage.get_site(args.site) is None:
+            raise ValueError(f"unknown site {args.site!r}; see ctrlens site list")
+        return await check(storage, config, args.site)
+
+    failed = False
+    for outcome in _with_storage(config, work, create=False):
+        sent = ", ".join(f"{a.condition} {a.key[1] or ''}".strip() for a in outcome.sent) or "none"
+        print(f"{outcome.site}: {outcome.holding} holding, sent {len(outcome.sent)} ({sent}), "
+              f"re-armed {len(outcome.rearmed)}")
+        for failure in outcome.failures:
+            failed = True
+            print(f"{outcome.site}: not sent, retried at the next check: {failure}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _site_edit(config: Config, args: argparse.Namespace) -> int:
+    if not args.origins and args.name is None:
+        raise ValueError("say what changes: --origin (repeatable) and/or --name")
+    origins = validate_origins(args.origins) if args.origins else None
+    if args.name is not None and not 0 < len(args.name.strip()) <= 128:
+        raise ValueError("a site's name has 1 to 128 characters")
+
+    async def work(storage: Storage) -> Any:
+        site = await storage.update_site(args.key, name=args.name and args.name.strip(), origins=origins)
+        if site is None:
+            raise ValueError(f"unknown site {args.key!r}; see ctrlens site list")
+        return site
+
+    site = _with_storage(config, work, create=False)
+    print(f"site {site.key!r}: name {site.name!r}; allowed origins: {', '.join(site.origins)}")
+    return 0
+
+
+def _site_remove(config: Config, args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(
+            f"Removing site {args.key!r} deletes all its data (events, rollups, goals, conversions, "
+            "share links, settings) in one transaction. It cannot be undone."
+        )
+        if input("Type the site key to confirm: ").strip() != args.key:
+            print("not removed", file=sys.stderr)
+            return 1
+
+    async def work(storage: Storage) -> Any:
+        rows = await storage.remove_site(args.key)
+        if rows is None:
+            raise ValueError(f"unknown site {args.key!r}; see ctrlens site list")
+        return rows
+
+    rows = _with_storage(config, work, create=False)
+    print(f"removed site {args.key!r} and {sum(rows.values()):,} rows of its data")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """From stdin (`--password-stdin`, one line) or typed twice at a prompt."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("Password (at least 10 characters): ")
+    if getpass.getpass("Once more: ") != password:
+        raise ValueError("the two passwords differ")
+    return password
+
+
+def _user_add(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.dashboard.users import add_user, validate_name, validate_password
+
+    name, password = validate_name(args.name), validate_password(_read_password(args))
+    user = _with_storage(config, lambda storage: add_user(storage, name, args.role, password))
+    print(f"added {user.role} {user.name!r}: they sign in at /login with this name and password")
+    return 0
+
+
+def _user_list(config: Config, args: argparse.Namespace) -> int:
+    users = _with_storage(config, lambda storage: storage.list_users(), create=False)
+    if not users:
+        print("no users yet (the admin token signs in): ctrlens user add NAME --role admin")
+    for user in users:
+        print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def _user_remove(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.dashboard.users import user_named
+
+    async def work(storage: Storage) -> None:
+        await storage.remove_user((await user_named(storage, args.name)).id)
+
+    _with_storage(config, work, create=False)
+    print(f"removed {args.name!r}: their sessions and API tokens no longer work")
+    return 0
+
+
+def _user_password(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.dashboard.users import change_password, user_named, validate_password
+
+    password = validate_password(_read_password(args))
+
+    async def work(storage: Storage) -> None:
+        await change_password(storage, await user_named(storage, args.name), password)
+
+    _with_storage(config, work, create=False)
+    print(f"new password for {args.name!r}; every session of theirs ended")
+    return 0
+
+
+def _token_create(config: Config, args: argparse.Namespace) -> int:
+    from ctrlens.dashboard.users import create_token, user_named
+
+    async def work(storage: Storage) -> str:
+        return await create_token(storage, await user_named(storage, args.user), args.name)
+
+    token = _with_storage(config, work, create=False)
+    print(f"API token of {args.user!r} (shown once; send it as Authorization: Bearer …): {token}")
     return 0
 
 

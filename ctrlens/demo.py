@@ -95,6 +95,8 @@ ACCOUNTS = tuple(
         "krusty",
     )
 )
+#: The campaign of each tagged source's links (utm_campaign), for the overview's filters.
+CAMPAIGNS = {"newsletter": "winter-sale", "twitter": "launch-week"}
 
 
 def _pick(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str:
@@ -145,7 +147,8 @@ def _pageview(
     source = _pick(rng, SOURCES)
     device = _pick(rng, DEVICES)
     page = f"/example/{variant.lower()}/"
-    url = f"{base_url}{page}" + (f"?utm_source={source}" if source in ("newsletter", "twitter") else "")
+    campaign = CAMPAIGNS.get(source)
+    url = f"{base_url}{page}" + (f"?utm_source={source}&utm_campaign={campaign}" if campaign else "")
     referrer = f"https://{source}/" if "." in source else ""
     seq = 0
     ms = int(ts * 1000)

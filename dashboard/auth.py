@@ -1,4 +1,5 @@
-"""Login with the admin token: session cookie for people, `Authorization: Bearer` for scripts.
+"""Sign-in with the admin token or a named user's password: session cookie for people,
+`Authorization: Bearer` (the admin token or a user's personal API token) for scripts.
 
 The token is never stored, only its SHA-256; comparisons are constant-time. Failed logins are
 limited per client address, the real one behind a trusted proxy (a guesser gets a few tries a
@@ -7,8 +8,12 @@ session; a cookie-authenticated write to the JSON API must be JSON from the dash
 
 Sessions (docs/design.md §6): the signed cookie holds the user, the server-side session
 generation and when it was opened, nothing derived from the token. Signing out, resetting the
-token or changing it through CTRLENS_TOKEN starts a new generation, which ends every session; a
-session also ends `SESSION_LIFETIME` after sign-in however active it is.
+token or changing it through CTRLENS_TOKEN starts a new generation, which ends every session
+opened with the token; a session also ends `SESSION_LIFETIME` after sign-in however active it
+is. A named user's session holds the user's id and that user's generation instead: a new
+password, the user's removal or their sign-out ends it (docs/design.md §4 "Access").
+
+What a request may do is decided in one place, `authorize`: viewers read, admins also write.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import wraps
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
@@ -34,8 +41,16 @@ from ctrlens.collector.errors import (
     UnsupportedMediaType,
 )
 from ctrlens.collector.ratelimit import ClientAddress, bucket_key
-from ctrlens.collector.storage import Storage
+from ctrlens.collector.storage import Storage, User
 from ctrlens.dashboard.negotiation import wants_html
+from ctrlens.dashboard.users import (
+    ADMIN_TOKEN,
+    TOKEN_PREFIX,
+    Forbidden,
+    Identity,
+    identity_of,
+    token_digest,
+)
 
 TOKEN_KEY = "admin_token_sha256"
 GENERATION_KEY = "session_generation"
@@ -48,7 +63,15 @@ MIN_TOKEN_BITS = 128
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
+#: A personal token's last use is written at most this often (not one write per request).
+TOKEN_USE_PRECISION = 60
+#: The session's `user` of a sign-in with the admin token; a named user's is their id.
+ADMIN_SESSION = "admin"
+
 Handler = Callable[[Request], Awaitable[Response]]
+#: Who may use a route: "read" (everyone signed in reads, admins write), "admin" (admins only,
+#: reading too), "own" (everyone signed in, for their own things: the account page).
+Access = Literal["read", "admin", "own"]
 
 
 def digest(token: str) -> str:
@@ -176,15 +199,25 @@ class Auth:
         peer = request.client.host if request.client else ""
         return self.addresses.resolve(peer, request.headers.get("x-forwarded-for"))
 
-    async def sign_in(self, request: Request) -> None:
+    async def sign_in(self, request: Request, user: User | None = None) -> None:
+        """A new session: of the admin token's holder, or of `user`."""
         await self._refresh()
         request.session.clear()
-        request.session.update(user="admin", generation=self._generation, since=int(time.time()))
+        if user is None:
+            request.session.update(user=ADMIN_SESSION, generation=self._generation, since=int(time.time()))
+        else:
+            request.session.update(user=user.id, generation=user.generation, since=int(time.time()))
 
     async def sign_out(self, request: Request) -> None:
+        """End the session, and every other of the same user (or, for the admin token, every
+        session opened with it)."""
+        who = request.session.get("user")
         request.session.clear()
-        await new_generation(self.storage)
-        self._read_at = -TOKEN_CACHE_SECONDS
+        if who == ADMIN_SESSION:
+            await new_generation(self.storage)
+            self._read_at = -TOKEN_CACHE_SECONDS
+        elif isinstance(who, str):
+            await self.storage.end_user_sessions(who)
 
     async def check(self, token: str) -> bool:
         expected = await self.token_digest()
@@ -192,23 +225,59 @@ class Auth:
 
     async def authenticated(self, request: Request) -> str | None:
         """How the request is signed in: "bearer", "session", or None."""
+        identity = await self.identify(request)
+        return identity.via if identity else None
+
+    async def identify(self, request: Request) -> Identity | None:
+        """Who the request acts as, or None when it is not signed in."""
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             client = self.client(request)
             if self.throttle.blocked(client):
                 raise RateLimited("too many failed sign-ins from this address; retry in a minute", 60)
-            if await self.check(header[7:].strip()):
-                return "bearer"
-            self.throttle.failed(client)
-            return None
+            identity = await self._bearer(header[7:].strip())
+            if identity is None:
+                self.throttle.failed(client)
+            return identity
         session = request.session
-        if session.get("user") != "admin" or not isinstance(session.get("since"), int):
+        who, since = session.get("user"), session.get("since")
+        if not isinstance(who, str) or not isinstance(since, int):
             return None
-        if time.time() - session["since"] >= SESSION_LIFETIME:
+        if time.time() - since >= SESSION_LIFETIME:
             return None
-        await self._refresh()
-        current = hmac.compare_digest(str(session.get("generation", "")), self._generation)
-        return "session" if current else None
+        generation = str(session.get("generation", ""))
+        if who == ADMIN_SESSION:
+            await self._refresh()
+            return ADMIN_TOKEN if hmac.compare_digest(generation, self._generation) else None
+        user = await self.storage.get_user(who)
+        if user is None or not hmac.compare_digest(generation, user.generation):
+            return None  # removed, or a new password / sign-out since
+        return identity_of(user)
+
+    async def _bearer(self, token: str) -> Identity | None:
+        if await self.check(token):
+            return replace(ADMIN_TOKEN, via="bearer")
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        found = await self.storage.api_token_user(token_digest(token))
+        if found is None:
+            return None
+        user, api_token = found
+        now = int(time.time())
+        if api_token.last_used_at is None or now - api_token.last_used_at >= TOKEN_USE_PRECISION:
+            await self.storage.api_token_used(api_token.id, now)
+        return replace(identity_of(user), via="bearer")
+
+
+def authorize(request: Request, identity: Identity, access: Access) -> None:
+    """The one place that decides what a role may do (docs/design.md §4 "Access"): everyone
+    signed in reads, only admins write or open the admin pages; "own" routes are each user's."""
+    if access == "own" or identity.admin:
+        return
+    if access == "admin":
+        raise Forbidden("this page is for admins; you are signed in as a viewer")
+    if request.method in UNSAFE_METHODS:
+        raise Forbidden("viewers can read this dashboard but not change it; ask an admin")
 
 
 def check_api_write(request: Request, how: str) -> None:
@@ -266,15 +335,19 @@ def safe_next(target: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def login_required(handler: Handler) -> Handler:
-    """A browser asking for a page is sent to /login; everything else gets a 401, as JSON."""
+def login_required(handler: Handler, access: Access = "read") -> Handler:
+    """A browser asking for a page is sent to /login; everything else gets a 401, as JSON.
+    A signed-in request is then held to `access` (`authorize`); its identity is
+    `request.state.identity` for the handler and the templates."""
 
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
         auth: Auth = request.app.state.auth
-        how = await auth.authenticated(request)
-        if how is not None:
-            check_api_write(request, how)
+        identity = await auth.identify(request)
+        if identity is not None:
+            request.state.identity = identity
+            authorize(request, identity, access)
+            check_api_write(request, identity.via)
             return await handler(request)
         if not wants_html(request):
             raise Unauthorized("sign in or send Authorization: Bearer <token>")

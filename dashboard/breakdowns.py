@@ -2,8 +2,8 @@
 counts broken down by variant, page, traffic source, device class and account.
 
 Variant and page come from the rollups (exact in the site's time zone); source, device and
-account from the `breakdowns` table, which is kept per UTC day, so for a site in another time
-zone those three cover the UTC days the range overlaps.
+account from the `breakdowns` table, and utm_campaign from `segments` (segments.py), both kept
+per UTC day, so for a site in another time zone those four cover the UTC days the range overlaps.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from ctrlens.dashboard.periods import Period
 from ctrlens.dashboard.reports import RATED_COLUMNS, element_row, rated
 from ctrlens.dashboard.site_settings import rating_settings
 
-DIMENSIONS = ("variant", "page", "source", "device", "account")
+DIMENSIONS = ("variant", "page", "source", "campaign", "device", "account")
+#: Dimensions whose rows link to the overview filtered by their value (docs/design.md §4).
+FILTER_DIMENSIONS = ("variant", "page", "source", "campaign", "device")
 BREAKDOWN_COLUMNS = ("value", "impressions", "clicks", "total_clicks", *RATED_COLUMNS)
 DIMENSION_LABELS = {
     "variant": "Variant",
     "page": "Page",
     "source": "Referrer / utm_source",
+    "campaign": "utm_campaign",
     "device": "Device",
     "account": "Account",
 }
@@ -70,6 +73,10 @@ async def breakdown(
             if (variant is None or c["variant"] == variant) and (page is None or c["page"] == page)
         ]
         counts = [{"value": g[by], **g} for g in group_cells(cells, by)]
+    elif by == "campaign":
+        counts = await storage.segment_values(
+            site.key, element, by, period.day_from, period.day_to, variant=variant, page=page
+        )
     else:
         counts = await storage.breakdown_counts(
             site.key, element, by, period.day_from, period.day_to, variant
@@ -99,8 +106,9 @@ async def element_detail(
     summary = element_row(group_cells(cells)[0], thresholds, min_impressions)
     kind = summary["kind"]
     days = (period.day_from, period.day_to)
-    accounts, *dimensions = await asyncio.gather(
+    accounts, campaigns, *dimensions = await asyncio.gather(
         storage.account_counts(site.key, *days, element, variant),
+        storage.segment_values(site.key, element, "campaign", *days, variant=variant, page=page),
         *(
             storage.breakdown_counts(site.key, element, by, *days, variant)
             for by in ("source", "device", "account")
@@ -116,6 +124,7 @@ async def element_detail(
         breakdowns[by] = _rows(counts, kind, thresholds, min_impressions)
     for by, counts in zip(("source", "device", "account"), dimensions, strict=True):
         breakdowns[by] = _rows(counts, kind, thresholds, min_impressions)
+    breakdowns["campaign"] = _rows(campaigns, kind, thresholds, min_impressions)
     return {
         "element": element,
         "kind": kind,

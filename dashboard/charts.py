@@ -1,4 +1,5 @@
-"""Geometry for the server-rendered SVG charts: sparklines and CTR over time with its interval.
+"""Geometry for the server-rendered SVG charts: sparklines and CTR over time with its interval,
+both with the site's annotations as markers.
 
 Pure functions from points to coordinates; the templates only draw what these return, so the
 pages need no JavaScript and no inline styles (the CSP forbids both).
@@ -7,7 +8,7 @@ pages need no JavaScript and no inline styles (the CSP forbids both).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,16 @@ def _segments(values: Sequence[float | None]) -> list[list[int]]:
     return runs
 
 
+@dataclass(frozen=True)
+class Note:
+    """An annotation as a chart places it: the index of the point (bucket) it falls in, its
+    number in the list under the chart, and its label (date and text)."""
+
+    index: int
+    number: int
+    label: str
+
+
 @dataclass
 class Sparkline:
     width: int
@@ -61,18 +72,24 @@ class Sparkline:
     lines: list[str] = field(default_factory=list)  # polyline "points" attributes
     dots: list[tuple[float, float]] = field(default_factory=list)  # single points
     summary: str = ""
+    marks: list[int] = field(default_factory=list)  # x of each annotated point: a thin vertical tick
 
 
-def sparkline(values: Sequence[float | None], width: int = 96, height: int = 24) -> Sparkline:
+def sparkline(
+    values: Sequence[float | None], width: int = 96, height: int = 24, marks: Sequence[int] = ()
+) -> Sparkline:
     """Whole-number coordinates on a double-resolution view box: small HTML, sharp lines.
-    One pass: the overview draws one of these per element."""
+    One pass: the overview draws one of these per element. `marks`: indexes of the points that
+    have an annotation."""
     chart = Sparkline(width, height)
+    w, h, pad = width * 2, height * 2, 4
+    step = (w - 2 * pad) / max(len(values) - 1, 1)
+    # The same ticks on every row, so the eye reads them down the column.
+    chart.marks = sorted({round(pad + i * step) for i in marks if 0 <= i < len(values)})
     top = max((v for v in values if v is not None), default=None)
     if top is None:
         chart.summary = "no impressions"
         return chart
-    w, h, pad = width * 2, height * 2, 4
-    step = (w - 2 * pad) / max(len(values) - 1, 1)
     scale = (h - 2 * pad) / (top or 1.0)
     run: list[str] = []
     # `top` is not None: at least one value is present, so both ends are found.
@@ -91,6 +108,8 @@ def sparkline(values: Sequence[float | None], width: int = 96, height: int = 24)
     if run:
         _close(chart, run)
     chart.summary = f"CTR from {first * 100:.1f}% to {last * 100:.1f}%, peak {top * 100:.1f}%"
+    if chart.marks:
+        chart.summary += f", {len(chart.marks)} annotated {'point' if len(chart.marks) == 1 else 'points'}"
     return chart
 
 
@@ -149,6 +168,8 @@ class TimeChart:
     x_ticks: list[Tick] = field(default_factory=list)
     guides: list[dict[str, Any]] = field(default_factory=list)  # rating thresholds: name, y, label, label_y
     points: list[dict[str, Any]] = field(default_factory=list)  # hover targets: x, y, title
+    # annotations: one vertical marker per annotated point: x, numbers ("1, 2"), title, label_x, anchor
+    notes: list[dict[str, Any]] = field(default_factory=list)
     y_max: float = 0.0
     phone: TimeChart | None = None  # the same data drawn for a phone's width
 
@@ -158,12 +179,14 @@ def ctr_chart(
     labels: Sequence[str],
     thresholds: Thresholds | None = None,
     size: ChartSize = WIDE,
+    notes: Sequence[Note] = (),
 ) -> TimeChart:
-    """CTR over time as a line, the 95% Wilson interval as a band, and the rating thresholds;
-    drawn wide, with the phone's drawing attached (the page shows one of the two by its width)."""
-    chart = _draw(points, labels, thresholds, size)
+    """CTR over time as a line, the 95% Wilson interval as a band, the rating thresholds and a
+    marker per annotated point; drawn wide, with the phone's drawing attached (the page shows
+    one of the two by its width)."""
+    chart = _draw(points, labels, thresholds, size, notes)
     if size == WIDE:
-        chart.phone = _draw(points, labels, thresholds, PHONE)
+        chart.phone = _draw(points, labels, thresholds, PHONE, notes)
     return chart
 
 
@@ -201,7 +224,11 @@ def guide_label_baselines(good_y: float, poor_y: float) -> tuple[float, float]:
 
 
 def _draw(
-    points: Sequence[dict[str, Any]], labels: Sequence[str], thresholds: Thresholds | None, size: ChartSize
+    points: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    thresholds: Thresholds | None,
+    size: ChartSize,
+    notes: Sequence[Note] = (),
 ) -> TimeChart:
     width, height, left, right, top, bottom = (
         size.width, size.height, size.left, size.right, size.top, size.bottom
@@ -252,7 +279,36 @@ def _draw(
             if value <= y_max:
                 chart.guides.append({"name": name, "y": y(value), "label": f"{name} {_percent_label(value)}",
                                      "label_y": label_y})
+    chart.notes = note_markers(notes, len(points), x, size)
     return chart
+
+
+def note_markers(
+    notes: Sequence[Note], count: int, x: Callable[[int], float], size: ChartSize
+) -> list[dict[str, Any]]:
+    """One marker per annotated point, its notes' numbers as its label at the top of the plot;
+    a number near an edge is anchored inwards so it stays inside the chart."""
+    by_index: dict[int, list[Note]] = {}
+    for note in notes:
+        if 0 <= note.index < count:
+            by_index.setdefault(note.index, []).append(note)
+    markers = []
+    for index in sorted(by_index):
+        group = sorted(by_index[index], key=lambda n: n.number)
+        position = x(index)
+        anchor, label_x = "middle", position
+        if position - size.left < 12:
+            anchor, label_x = "start", position + 3
+        elif size.width - size.right - position < 12:
+            anchor, label_x = "end", position - 3
+        markers.append({
+            "x": position,
+            "numbers": ", ".join(str(n.number) for n in group),
+            "title": "; ".join(n.label for n in group),
+            "label_x": label_x,
+            "anchor": anchor,
+        })
+    return markers
 
 
 def _percent_label(value: float) -> str:

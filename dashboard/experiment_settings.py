@@ -6,8 +6,9 @@ settings under `experiment`; every field is optional.
   1/1 and 0.5/0.5 mean the same) and stored as fractions. Without it: every variant seen, an
   equal split, the control first alphabetically.
 - `start`: the first day (YYYY-MM-DD, the site's time zone); without it, the first event.
-- `metric`: `ctr` (clicks per impression). Conversions per impression of a goal joins when goals
-  exist (issue 12): it will add `conversions_per_impression` to METRICS and a `goal` field.
+- `metric`: `ctr` (clicks per impression) or `conversions_per_impression` of the goal named by
+  `goal` (conversions credited to the element by last click, docs/design.md §3). A goal must be
+  one of the site's goals (`check_goal`, which needs storage, so the views call it).
 - `smallest_effect`: the smallest lift worth detecting, relative (0.1 is 10%).
 - `inference`: `always_valid` (default) or `fixed_horizon`; `correction`: `bh` (default),
   `holm` or `none`.
@@ -16,6 +17,7 @@ settings under `experiment`; every field is optional.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -24,8 +26,11 @@ from ctrlens.dashboard.inference import CORRECTIONS
 from ctrlens.dashboard.statistics import DEFAULT_SMALLEST_EFFECT, INFERENCES
 
 #: Primary metrics an experiment can be judged on.
-METRICS = ("ctr",)  # "conversions_per_impression" (of a goal) joins with the funnel (issue 12)
-FIELDS = ("variants", "start", "metric", "smallest_effect", "inference", "correction")
+METRICS = ("ctr", "conversions_per_impression")
+METRIC_NAMES = {
+    "ctr": "CTR (clicks per impression)", "conversions_per_impression": "conversions per impression"
+}
+FIELDS = ("variants", "start", "metric", "goal", "smallest_effect", "inference", "correction")
 MAX_VARIANTS = 20
 MAX_NAME = 128
 #: A relative lift above 1,000% is not a "smallest" effect: likely a percentage typed as a fraction.
@@ -37,6 +42,7 @@ class Experiment:
     variants: tuple[tuple[str, float], ...] = ()  # (name, share), control first; () = not declared
     start: date | None = None
     metric: str = "ctr"
+    goal: str | None = None  # the goal of `conversions_per_impression`
     smallest_effect: float = DEFAULT_SMALLEST_EFFECT
     inference: str = "always_valid"
     correction: str = "bh"
@@ -56,10 +62,12 @@ class Experiment:
         return 0.5
 
     def to_json(self) -> dict[str, Any]:
+        """Every field; `goal` only with the metric that has one."""
         return {
             "variants": [{"name": name, "share": share} for name, share in self.variants],
             "start": self.start.isoformat() if self.start else None,
             "metric": self.metric,
+            **({"goal": self.goal} if self.goal is not None else {}),
             "smallest_effect": self.smallest_effect,
             "inference": self.inference,
             "correction": self.correction,
@@ -121,6 +129,27 @@ def _choice(name: str, value: Any, choices: tuple[str, ...], default: str) -> st
     return str(value)
 
 
+def _goal(metric: str, value: Any) -> str | None:
+    if value is None or value == "":
+        if metric == "conversions_per_impression":
+            raise ValueError(
+                "experiment metric conversions_per_impression needs a goal: name one of the site's goals"
+            )
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise ValueError(f"experiment goal is a goal name of 1 to {MAX_NAME} characters, got {value!r}")
+    if metric != "conversions_per_impression":
+        raise ValueError("experiment goal only goes with metric conversions_per_impression")
+    return value
+
+
+def check_goal(experiment: Experiment, goals: Collection[str]) -> None:
+    """The experiment's goal is one of the site's goals; ValueError naming them if not."""
+    if experiment.goal is not None and experiment.goal not in goals:
+        known = ", ".join(sorted(goals)) or "none yet: define one on the goals page"
+        raise ValueError(f"experiment goal {experiment.goal!r} is not a goal of this site (goals: {known})")
+
+
 def _smallest_effect(value: Any) -> float:
     if value is None:
         return DEFAULT_SMALLEST_EFFECT
@@ -143,10 +172,12 @@ def parse_experiment(value: Any) -> Experiment:
     unknown = sorted(set(value) - set(FIELDS))
     if unknown:
         raise ValueError(f"unknown experiment field(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}")
+    metric = _choice("metric", value.get("metric"), METRICS, "ctr")
     return Experiment(
         variants=_variants(value.get("variants")),
         start=_start(value.get("start")),
-        metric=_choice("metric", value.get("metric"), METRICS, "ctr"),
+        metric=metric,
+        goal=_goal(metric, value.get("goal")),
         smallest_effect=_smallest_effect(value.get("smallest_effect")),
         inference=_choice("inference", value.get("inference"), INFERENCES, "always_valid"),
         correction=_choice("correction", value.get("correction"), CORRECTIONS, "bh"),
@@ -157,7 +188,7 @@ def stored(experiment: Experiment) -> dict[str, Any] | None:
     """What settings keep: only what differs from the defaults (None when nothing does)."""
     data = experiment.to_json()
     defaults = Experiment().to_json()
-    kept = {key: value for key, value in data.items() if value != defaults[key]}
+    kept = {key: value for key, value in data.items() if value != defaults.get(key)}
     return kept or None
 
 

@@ -8,6 +8,12 @@ else the first in alphabetical order. Each arm's counts come with their visitor-
 sample-ratio check uses the page views of each arm on the pages where the element appeared,
 against the planned split (even when none is declared).
 
+On the metric `conversions_per_impression` of a goal, an arm's successes are the goal's
+conversions credited to the element by last click (docs/design.md §3), counted for the visitor-day
+of the credited click (storage's `variant_goal_moments`), over the same impressions: the same
+variance, test, correction and decision as CTR. The rows then carry the conversions in `*_clicks`
+and their rate per impression in `*_ctr`, and say so in `metric` and `goal`.
+
 Visitor-days are UTC days, so an experiment is read in whole UTC days: for a site in another time
 zone, the UTC days its local period overlaps (the page says so).
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -59,6 +66,8 @@ COMPARISON_COLUMNS = (
     *_ROLES,
     *(f"{role}_{name}" for role in _ROLES for name in _ARM_COLUMNS),
     *_RESULT_COLUMNS,
+    "metric",
+    "goal",
     "sentence",
 )
 
@@ -81,14 +90,20 @@ def variant_label(variant: str) -> str:
     return variant or NO_VARIANT
 
 
-def flat(element: str, kind: str, control: str, treatment: str, c: Comparison) -> dict[str, Any]:
+def flat(
+    element: str, kind: str, control: str, treatment: str, c: Comparison, experiment: Experiment | None = None
+) -> dict[str, Any]:
     """One comparison as a flat row of COMPARISON_COLUMNS."""
+    experiment = experiment or Experiment()
     row: dict[str, Any] = {"element": element, "kind": kind, "control": control, "treatment": treatment}
     for role, arm in (("control", c.control), ("treatment", c.treatment)):
         row.update((f"{role}_{name}", getattr(arm, name)) for name in _ARM_COUNTS)
         row.update((f"{role}_{name}", getattr(c, f"{role}_{name}")) for name in ("ctr", "low", "high"))
     row.update((name, getattr(c, name)) for name in _RESULT_COLUMNS)
-    row["sentence"] = summary_sentence(element, c, variant_label(control), variant_label(treatment))
+    row["metric"], row["goal"] = experiment.metric, experiment.goal
+    row["sentence"] = summary_sentence(
+        element, c, variant_label(control), variant_label(treatment), _outcomes(experiment)
+    )
     return row
 
 
@@ -132,6 +147,7 @@ class _Arms:
         moments: list[Any],
         experiment: Experiment,
         days_so_far: float,
+        goal_moments: Sequence[Any] = (),
     ) -> None:
         self.pageviews = pageviews
         self.experiment = experiment
@@ -143,7 +159,16 @@ class _Arms:
         for c in cells:
             self.pages[c["element"]].add(c["page"])
             self.kinds[c["element"]] = c["kind"]
+        by_goal = {(g.element, g.variant): g for g in goal_moments}
         for m in moments:
+            if experiment.metric == "conversions_per_impression":
+                # Conversions over the same impressions: K, ΣK², ΣN·K in place of C, ΣC², ΣN·C.
+                g = by_goal.get((m.element, m.variant))
+                successes = (g.conversions, g.conversions_sq, g.cross_products) if g else (0, 0, 0)
+                self.moments[m.element][m.variant] = Moments(
+                    m.clusters, m.impressions, successes[0], m.impressions_sq, successes[1], successes[2]
+                )
+                continue
             self.moments[m.element][m.variant] = Moments(
                 m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products
             )
@@ -184,12 +209,17 @@ async def _arms(
         storage.variant_moments(site.key, day_from, day_to, element=element),
         storage.first_moments_day(site.key),
     )
+    goal_moments: Sequence[Any] = ()
+    if experiment.metric == "conversions_per_impression" and experiment.goal is not None:
+        goal_moments = await storage.variant_goal_moments(
+            site.key, experiment.goal, day_from, day_to, element=element
+        )
     # Days of traffic behind the counts: from the first day with data (or the period's start) to
     # today (or the period's end), for the days-to-a-decision projection.
     today = int(time.time()) // DAY
     start = max(day_from, first_day if first_day is not None else day_from)
     days_so_far = float(max(0, min(day_to, today) - start + 1))
-    return _Arms(cells, pageviews, moments, experiment, days_so_far)
+    return _Arms(cells, pageviews, moments, experiment, days_so_far, goal_moments)
 
 
 @dataclass(frozen=True)
@@ -248,7 +278,7 @@ async def variant_report(
     arms = await _arms(storage, site, period, experiment)
     pairs = _pairs(arms, control)
     rows = [
-        flat(pair.element, arms.kinds.get(pair.element, ""), pair.control, pair.treatment, c)
+        flat(pair.element, arms.kinds.get(pair.element, ""), pair.control, pair.treatment, c, experiment)
         for pair, c in zip(pairs, _judge(site, arms, pairs, experiment), strict=True)
     ]
     # The elements with the most traffic first: their verdicts matter most and settle first.
@@ -294,7 +324,7 @@ async def comparison(
     judged = dict(zip(pairs, _judge(site, arms, pairs, experiment), strict=True))
     c = judged[wanted]
     kind = arms.kinds.get(element, "")
-    row = flat(element, kind, control, treatment, c)
+    row = flat(element, kind, control, treatment, c, experiment)
     return {
         "element": element,
         "kind": kind,
@@ -302,6 +332,8 @@ async def comparison(
         "treatment_variant": treatment,
         "variants": variants,
         "comparisons": len(pairs),
+        "metric": experiment.metric,
+        "goal": experiment.goal,
         **c.to_dict(),
         "sentence": row["sentence"],
     }, row
@@ -335,18 +367,43 @@ def _chance(probability: float) -> str:
     return f"{rounded}%"
 
 
-def summary_sentence(element: str, comparison: Comparison, control_name: str, treatment_name: str) -> str:
+@dataclass(frozen=True)
+class Outcomes:
+    """How the sentences name an arm's successes: clicks, or a goal's conversions."""
+
+    plural: str  # "clicks"
+    others: str  # "non-clicks"
+    rate: str  # "CTR"
+
+
+CLICKS = Outcomes("clicks", "non-clicks", "CTR")
+
+
+def _outcomes(experiment: Experiment) -> Outcomes:
+    if experiment.metric == "conversions_per_impression":
+        name = f"{experiment.goal} conversions"
+        return Outcomes(name, "impressions without one", f"{name} per impression")
+    return CLICKS
+
+
+def summary_sentence(
+    element: str,
+    comparison: Comparison,
+    control_name: str,
+    treatment_name: str,
+    outcomes: Outcomes = CLICKS,
+) -> str:
     """Plain words for the compare page: the effect, how sure, and what to do, e.g.
 
     "B's hero-signup gets 31% more clicks per impression than A; 97% chance B is better; not yet
     significant at 5%. Keep the test running: about 12 more days at the current traffic to tell."
     """
-    c, t = comparison, treatment_name
+    c, t, o = comparison, treatment_name, outcomes
     if c.verdict == "insufficient":
-        needed = f"{c.min_impressions:,} impressions, {MIN_OUTCOMES} clicks and {MIN_OUTCOMES} non-clicks"
+        needed = f"{c.min_impressions:,} impressions, {MIN_OUTCOMES} {o.plural} and {MIN_OUTCOMES} {o.others}"
 
         def counts(name: str, arm: Arm) -> str:
-            return f"{name} has {arm.impressions:,} impressions and {arm.clicks:,} clicks"
+            return f"{name} has {arm.impressions:,} impressions and {arm.clicks:,} {o.plural}"
 
         sentence = (
             f"Not enough data yet: {element} needs at least {needed} in each variant "
@@ -358,15 +415,15 @@ def summary_sentence(element: str, comparison: Comparison, control_name: str, tr
 
     if c.lift_abs == 0:
         effect = (
-            f"{t}'s {element} gets as many clicks per impression as {control_name} "
-            f"({_percent(c.control_ctr)} CTR)"
+            f"{t}'s {element} gets as many {o.plural} per impression as {control_name} "
+            f"({_percent(c.control_ctr)} {o.rate})"
         )
     elif c.lift_rel is None:
-        effect = f"{t}'s {element} gets {_percent(c.treatment_ctr)} CTR, against none for {control_name}"
+        effect = f"{t}'s {element} gets {_percent(c.treatment_ctr)} {o.rate}, against none for {control_name}"
     else:
         direction = "more" if c.lift_abs > 0 else "fewer"
         effect = (
-            f"{t}'s {element} gets {_percent(c.lift_rel)} {direction} clicks per impression "
+            f"{t}'s {element} gets {_percent(c.lift_rel)} {direction} {o.plural} per impression "
             f"than {control_name}"
         )
 

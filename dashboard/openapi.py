@@ -11,8 +11,10 @@ from typing import Any
 from starlette.requests import Request
 
 from ctrlens.collector.events import KINDS
+from ctrlens.collector.storage.names import CAP_SETTINGS, DEFAULT_CAPS, MAX_CAP
 from ctrlens.dashboard.accounts import ACCOUNT_COLUMNS, ELEMENT_ACCOUNT_COLUMNS
 from ctrlens.dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS
+from ctrlens.dashboard.comparison import COMPARES
 from ctrlens.dashboard.diagnosis import DIAGNOSES
 from ctrlens.dashboard.experiment_settings import METRICS
 from ctrlens.dashboard.experiments import COMPARISON_COLUMNS
@@ -20,6 +22,7 @@ from ctrlens.dashboard.inference import CORRECTIONS
 from ctrlens.dashboard.negotiation import RENDERINGS, Rendering
 from ctrlens.dashboard.pages import Answer, page
 from ctrlens.dashboard.periods import PRESETS
+from ctrlens.dashboard.query import DEVICES, MAX_PAGE_ROWS, PAGE_ROWS
 from ctrlens.dashboard.ratings import RATINGS
 from ctrlens.dashboard.reports import ELEMENT_COLUMNS, GROUPS, MAX_DAILY_SPARKLINE, SORTS
 from ctrlens.dashboard.series import INTERVALS, MAX_HOURLY_DAYS, SERIES_COLUMNS
@@ -46,6 +49,19 @@ _FIELD_TYPES: dict[str, Any] = {
     "previous_ctr": _NULLABLE_NUMBER,
     "change_abs": _NULLABLE_NUMBER,
     "change_rel": _NULLABLE_NUMBER,
+    "change_reliable": {
+        "type": "boolean",
+        "description": "both periods have min_impressions; otherwise change_abs and change_rel are null",
+    },
+    "missed_clicks": {
+        "type": ["number", "null"],
+        "description": "clicks the problem costs at the element's traffic (0 when working, "
+        "null with too little data or for clicked_not_converting)",
+    },
+    "missed_conversions": {
+        "type": ["number", "null"],
+        "description": "clicked_not_converting: conversions missing against the site's post-click rate",
+    },
     "ctr": _NUMBER,
     "ctr_low": _NUMBER,
     "ctr_high": _NUMBER,
@@ -62,6 +78,13 @@ _FIELD_TYPES: dict[str, Any] = {
     },
     "inference": {"type": "string", "enum": list(INFERENCES)},
     "correction": {"type": "string", "enum": list(CORRECTIONS)},
+    "metric": {
+        "type": "string", "enum": list(METRICS),
+        "description": "what the arms are compared on; with conversions_per_impression, an arm's clicks "
+        "and ctr are the goal's conversions (credited to the element by last click) and their rate per "
+        "impression",
+    },
+    "goal": {"type": ["string", "null"], "description": "the goal of conversions_per_impression"},
     "p_value": {"type": "number", "description": "unadjusted; always valid unless fixed_horizon"},
     "p_adjusted": {"type": "number", "description": "adjusted across the comparisons shown together"},
     "smallest_effect": {"type": "number", "description": "relative lift worth detecting (0.1 is 10%)"},
@@ -132,10 +155,49 @@ PERIOD = [
     ),
     _param("to", type="string", format="date", description="last day, inclusive, YYYY-MM-DD"),
 ]
+COMPARE = [
+    _param(
+        "compare",
+        type="string",
+        enum=list(COMPARES),
+        description="the period every change is against: previous (default, same length just before), "
+        "year (same dates a year before) or custom (compare_from/compare_to; dates alone imply it)",
+    ),
+    _param("compare_from", type="string", format="date", description="with compare=custom: first day"),
+    _param("compare_to", type="string", format="date", description="with compare=custom: last day"),
+]
+_COMPARED = {
+    "type": "object",
+    "description": "the period compared with",
+    "properties": {
+        "mode": {"type": "string", "enum": list(COMPARES)},
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "days": _INTEGER,
+        "hour_from": _INTEGER,
+        "hour_to": _INTEGER,
+    },
+}
 FILTERS = [
     _param("kind", type="string", enum=list(KINDS)),
     _param("variant", type="string", description="only this variant; '(none)' for events sent without one"),
     _param("page", type="string", description="only this page path"),
+]
+#: The overview's filters answered by the `segments` rollup, per UTC day (docs/design.md §4); with
+#: any of them, viewers, visitor_ctr and the funnel fields are null. Then its search and pages.
+SEGMENT_FILTERS = [
+    _param("source", type="string", description="only this traffic source: utm_source, referring host, "
+           "(direct) or (internal)"),
+    _param("campaign", type="string", description="only this utm_campaign (lower-cased); '(none)' for "
+           "page views without one"),
+    _param("device", type="string", enum=list(DEVICES)),
+]
+PAGING = [
+    _param("q", type="string", description="only elements whose name contains this, ignoring case"),
+    _param("limit", type="integer", minimum=1, maximum=MAX_PAGE_ROWS,
+           description=f"rows per page (default {PAGE_ROWS}); the answer's total_rows counts them all, "
+           "and CSV has every row"),
+    _param("offset", type="integer", minimum=0, description="rows skipped (default 0)"),
 ]
 FORMAT = _param("format", type="string", enum=["json", "csv"], description="csv, or send Accept: text/csv")
 GOAL = _param(
@@ -183,6 +245,9 @@ _ERRORS = {
     },
 }
 
+# Writes, and the admin-only reads, refuse viewers (docs/design.md §4 "Access").
+_ADMIN = {"403": {"description": "not an admin", "content": {"application/json": {"schema": _ref("Error")}}}}
+
 _PERIOD_FIELDS = {
     "site": _STRING,
     "from": {"type": "string", "format": "date"},
@@ -211,6 +276,7 @@ def _experiment_schema() -> dict[str, Any]:
             },
             "start": {"type": ["string", "null"], "format": "date", "description": "null: the first event"},
             "metric": {"type": "string", "enum": list(METRICS)},
+            "goal": {"type": ["string", "null"], "description": "required with conversions_per_impression"},
             "smallest_effect": {"type": "number", "description": "relative lift, default 0.1 (10%)"},
             "inference": _FIELD_TYPES["inference"],
             "correction": _FIELD_TYPES["correction"],
@@ -250,6 +316,7 @@ def _settings_schema() -> dict[str, Any]:
             "experiment": _experiment_schema(),
             "attribution_window_hours": _INTEGER,
             "viewability_threshold": _NUMBER,
+            **{setting: _INTEGER for setting in CAP_SETTINGS.values()},
             "retention_days": _INTEGER,
             "install_tag": _STRING,
         },
@@ -280,6 +347,14 @@ def _settings_update() -> dict[str, Any]:
             "viewability_threshold": {
                 "type": "number", "description": "not_seen below this share of the page views (default 0.3)"
             },
+            **{
+                setting: {
+                    "type": "integer", "minimum": 1, "maximum": MAX_CAP,
+                    "description": f"new {dimension} names admitted per UTC day; events bringing more are "
+                    f"rejected as `cardinality` (default {DEFAULT_CAPS[dimension]})",
+                }
+                for dimension, setting in CAP_SETTINGS.items()
+            },
         },
     }
 
@@ -295,6 +370,8 @@ def _method_envelope(**fields: Any) -> dict[str, Any]:
         experiment=_experiment_schema(),
         day_from_utc={"type": "integer", "description": "first UTC epoch day read (visitor-days are UTC)"},
         day_to_utc=_INTEGER,
+        metric=_FIELD_TYPES["metric"],
+        goal=_FIELD_TYPES["goal"],
         **fields,
     )
 
@@ -393,13 +470,17 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         SITE,
                         *PERIOD,
+                        *COMPARE,
                         *FILTERS,
+                        *SEGMENT_FILTERS,
+                        *PAGING,
                         _param("group", type="string", enum=list(GROUPS)),
                         _param(
                             "sort",
                             type="string",
                             enum=list(SORTS),
-                            description="default: element (the HTML page: impressions)",
+                            description="default: element (the HTML page: problem, the biggest "
+                            "missed_clicks first, then working rows, then insufficient ones)",
                         ),
                         _param("dir", type="string", enum=["asc", "desc"]),
                         _param("include", type="string", enum=["sparkline"]),
@@ -421,6 +502,7 @@ def document() -> dict[str, Any]:
                         SITE,
                         ELEMENT,
                         *PERIOD,
+                        *COMPARE,
                         *FILTERS[1:],
                         _param(
                             "interval",
@@ -462,8 +544,8 @@ def document() -> dict[str, Any]:
             },
             "/api/sites/{site}/elements/{element}/breakdown": {
                 "get": {
-                    "summary": "One element's counts by variant, page, traffic source, device class "
-                    "or account",
+                    "summary": "One element's counts by variant, page, traffic source, utm_campaign, "
+                    "device class or account",
                     "parameters": [
                         SITE,
                         ELEMENT,
@@ -542,6 +624,35 @@ def document() -> dict[str, Any]:
                     "responses": _json("Settings", "the settings after the change"),
                 },
             },
+            "/api/sites/{site}/alerts": {
+                "get": {
+                    "summary": "Where the site's alerts go (admins only: a webhook URL is a secret)",
+                    "parameters": [SITE, JSON_OR_HTML],
+                    "responses": _json("AlertSettings", "the alert settings", page=True),
+                },
+                "put": {
+                    "summary": "Change the alert settings (any subset of the fields)",
+                    "parameters": [SITE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("AlertSettingsUpdate")}},
+                    },
+                    "responses": _json("AlertSettings", "the alert settings after the change"),
+                },
+            },
+            "/api/sites/{site}/alerts/test": {
+                "post": {
+                    "summary": "Send a test alert to each of the site's channels now",
+                    "parameters": [SITE],
+                    "responses": {
+                        **_json("AlertTest", "sent on every channel"),
+                        "502": {
+                            "description": "a channel did not take it (the error says which and why)",
+                            "content": {"application/json": {"schema": _ref("Error")}},
+                        },
+                    },
+                }
+            },
             "/api/sites/{site}/goals": {
                 "get": {
                     "summary": "The site's goals: defined ones and those only seen in conversions",
@@ -564,11 +675,77 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/sites/{site}": {
+                "delete": {
+                    "summary": "Remove a site and all its data, in one transaction (admins only)",
+                    "parameters": [SITE],
+                    "responses": {**_json("RemovedSite", "removed: the rows deleted per table"), **_ADMIN},
+                }
+            },
+            "/api/sites/{site}/share-links": {
+                "get": {
+                    "summary": "The site's share links (admins only; their tokens are never shown again)",
+                    "parameters": [SITE],
+                    "responses": {**_json("ShareLinks", "every share link of the site"), **_ADMIN},
+                },
+                "post": {
+                    "summary": "Create a read-only share link of the site's dashboard (admins only)",
+                    "parameters": [SITE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewShareLink")}},
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "created; `url` is shown this once",
+                            "content": {"application/json": {"schema": _ref("ShareLink")}},
+                        },
+                        **_ERRORS,
+                        **_ADMIN,
+                    },
+                },
+            },
+            "/api/sites/{site}/share-links/{id}": {
+                "delete": {
+                    "summary": "Revoke a share link: it answers 404 from then on (admins only)",
+                    "parameters": [SITE, _param("id", "path", type="string")],
+                    "responses": {**_json("RevokedShareLink", "revoked"), **_ADMIN},
+                }
+            },
             "/api/sites/{site}/goals/{goal}": {
                 "delete": {
                     "summary": "Forget a goal's definition (its conversions stay counted)",
                     "parameters": [SITE, _param("goal", "path", type="string")],
                     "responses": _json("DeletedGoal", "deleted"),
+                }
+            },
+            "/api/sites/{site}/annotations": {
+                "get": {
+                    "summary": "The site's annotations, newest first (every chart of the site marks them)",
+                    "parameters": [SITE, PAGE_FORMAT],
+                    "responses": _table("Annotations", "the newest 1,000 annotations", page=True),
+                },
+                "post": {
+                    "summary": "Add an annotation (a deploy hook: one request with a bearer token)",
+                    "parameters": [SITE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewAnnotation")}},
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "added",
+                            "content": {"application/json": {"schema": _ref("Annotation")}},
+                        },
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/api/sites/{site}/annotations/{id}": {
+                "delete": {
+                    "summary": "Delete an annotation",
+                    "parameters": [SITE, _param("id", "path", type="integer")],
+                    "responses": _json("DeletedAnnotation", "deleted"),
                 }
             },
             "/api/sites/{site}/live": {
@@ -634,7 +811,17 @@ def document() -> dict[str, Any]:
                     variants={"type": "array", "items": _STRING},
                     pages={"type": "array", "items": _STRING},
                     totals={"type": "object"},
-                    elements={"type": "array", "items": _ref("ElementRow")},
+                    compare=_COMPARED,
+                    headline={
+                        "type": "object",
+                        "description": "impressions, clicks, ctr (with low/high) and conversions (null "
+                        "without a goal), each {value, previous, change_rel}; ctr adds change_abs and "
+                        "change_reliable (its change is null unless both periods have min_impressions)",
+                    },
+                    elements={"type": "array", "items": _ref("ElementRow"), "description": "one page"},
+                    total_rows={"type": "integer", "description": "rows on every page, after filters and q"},
+                    limit={"type": "integer"},
+                    offset={"type": "integer"},
                 ),
                 "BreakdownRow": breakdown_row,
                 "Breakdown": _envelope(
@@ -642,10 +829,18 @@ def document() -> dict[str, Any]:
                 ),
                 "SeriesPoint": series_row,
                 "Series": _envelope(
-                    element=_STRING, interval=_STRING, series={"type": "array", "items": _ref("SeriesPoint")}
+                    element=_STRING,
+                    interval=_STRING,
+                    series={"type": "array", "items": _ref("SeriesPoint")},
+                    annotations={"type": "array", "items": _ref("Annotation"), "description": "in range"},
                 ),
                 "ElementDetail": _envelope(
                     element=_STRING,
+                    compare={
+                        **_COMPARED,
+                        "description": "the period compared with, the element's impressions and clicks "
+                        "then, previous_ctr, change_abs, change_rel and change_reliable",
+                    },
                     found=_BOOLEAN,
                     kind=_STRING,
                     variants={"type": "array", "items": _STRING},
@@ -673,6 +868,11 @@ def document() -> dict[str, Any]:
                             },
                         },
                     },
+                    annotations={
+                        "type": "array",
+                        "items": _ref("Annotation"),
+                        "description": "the site's annotations in the period, oldest first (their numbers)",
+                    },
                 ),
                 "ComparisonRow": _row(COMPARISON_COLUMNS),
                 "Variants": _method_envelope(
@@ -699,6 +899,34 @@ def document() -> dict[str, Any]:
                     accounts={"type": "array", "items": _ref("AccountRow")},
                     elements={"type": "array", "items": _ref("ElementAccounts")},
                 ),
+                "AlertSettings": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "webhook": {"type": ["string", "null"], "description": "Slack-compatible JSON POST"},
+                        "emails": {"type": "array", "items": _STRING},
+                        "silence_hours": _INTEGER,
+                        "smtp_configured": {"type": "boolean", "description": "false: no e-mail is sent"},
+                    },
+                },
+                "AlertSettingsUpdate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "webhook": {"type": ["string", "null"], "maxLength": 2048,
+                                    "description": "an http(s) URL; empty or null for none"},
+                        "emails": {"type": "array", "maxItems": 10, "items": _STRING},
+                        "silence_hours": {"type": "integer", "minimum": 1, "maximum": 168},
+                    },
+                },
+                "AlertTest": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "results": {"type": "object", "additionalProperties": _STRING,
+                                    "description": "per channel (webhook, email): sent"},
+                    },
+                },
                 "Goal": {
                     "type": "object",
                     "properties": {
@@ -723,6 +951,74 @@ def document() -> dict[str, Any]:
                     "properties": {"site": _STRING, "goals": {"type": "array", "items": _ref("Goal")}},
                 },
                 "DeletedGoal": {"type": "object", "properties": {"site": _STRING, "deleted": _STRING}},
+                "RemovedSite": {
+                    "type": "object",
+                    "properties": {
+                        "removed": _STRING,
+                        "rows": {"type": "object", "additionalProperties": _INTEGER},
+                    },
+                },
+                "NewShareLink": {
+                    "type": "object",
+                    "required": ["days"],
+                    "properties": {
+                        "days": {"type": "integer", "minimum": 1, "maximum": 365},
+                        "label": {"type": "string", "maxLength": 64},
+                        "password": {"type": "string", "minLength": 8},
+                    },
+                },
+                "ShareLink": {
+                    "type": "object",
+                    "properties": {
+                        "id": _STRING,
+                        "label": _STRING,
+                        "password": {"type": "boolean"},
+                        "expires": {"type": "string", "format": "date-time"},
+                        "expired": {"type": "boolean"},
+                        "created": {"type": "string", "format": "date-time"},
+                        "url": {"type": "string", "description": "only in the answer to POST"},
+                    },
+                },
+                "ShareLinks": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "share_links": {"type": "array", "items": _ref("ShareLink")},
+                    },
+                },
+                "RevokedShareLink": {"type": "object", "properties": {"site": _STRING, "revoked": _STRING}},
+                "Annotation": {
+                    "type": "object",
+                    "properties": {
+                        "id": _INTEGER,
+                        "at": {"type": "string", "description": "UTC timestamp, or a date for a whole day"},
+                        "all_day": {"type": "boolean"},
+                        "text": _STRING,
+                        "url": {"type": ["string", "null"]},
+                        "created": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "NewAnnotation": {
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {
+                        "text": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "at": {
+                            "type": "string",
+                            "description": "2026-11-29T14:00:00Z (any UTC offset) or 2026-11-29 "
+                            "(a whole day in the site's time zone); default: now",
+                        },
+                        "url": {"type": "string", "format": "uri", "maxLength": 2048},
+                    },
+                },
+                "Annotations": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "annotations": {"type": "array", "items": _ref("Annotation")},
+                    },
+                },
+                "DeletedAnnotation": {"type": "object", "properties": {"site": _STRING, "deleted": _INTEGER}},
                 "Settings": _settings_schema(),
                 "SettingsUpdate": _settings_update(),
                 "Live": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,6 +61,10 @@ class Period:
         """The period of the same length just before this one."""
         return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.tz)
 
+    def year_before(self) -> Period:
+        """The same dates a year earlier (29 February becomes the 28th)."""
+        return Period(_year_before(self.start), _year_before(self.end), self.tz)
+
     def label(self) -> str:
         if self.start == self.end:
             return self.start.strftime("%-d %b %Y")
@@ -84,21 +89,37 @@ def zone(tz: str | None) -> str:
 def parse_period(params: dict[str, str], tz: str, today: date | None = None) -> Period:
     tz = zone(tz)
     today = today or datetime.now(ZoneInfo(tz)).date()
-    start, end = params.get("from"), params.get("to")
-    if start or end:
-        try:
-            first = date.fromisoformat(start) if start else today - timedelta(days=PRESETS[DEFAULT_PRESET])
-            last = date.fromisoformat(end) if end else today
-        except ValueError:
-            raise InvalidRequest("from and to must be dates as YYYY-MM-DD") from None
-        if not (FIRST_DATE <= first <= LAST_DATE and FIRST_DATE <= last <= LAST_DATE):
-            raise InvalidRequest(f"from and to must be dates from {FIRST_DATE} to {LAST_DATE}")
-        if last < first:
-            raise InvalidRequest("to must not be before from")
-        if (last - first).days > MAX_DAYS:
-            raise InvalidRequest(f"a range covers at most {MAX_DAYS} days")
-        return Period(first, last, tz)
+    if params.get("from") or params.get("to"):
+        return parse_range(params, tz, today)
     preset = params.get("period") or DEFAULT_PRESET
     if preset not in PRESETS:
         raise InvalidRequest(f"period must be one of {', '.join(PRESETS)}")
     return Period(today - timedelta(days=PRESETS[preset]), today, tz, preset)
+
+
+def parse_range(
+    params: Mapping[str, str], tz: str, today: date, first_key: str = "from", last_key: str = "to"
+) -> Period:
+    """Two dates of the URL as a period; a missing first day is 29 days before today, a missing
+    last day is today. A bad, reversed or too wide range is a 400 that names the parameters."""
+    names = f"{first_key} and {last_key}"
+    start, end = params.get(first_key), params.get(last_key)
+    try:
+        first = date.fromisoformat(start) if start else today - timedelta(days=PRESETS[DEFAULT_PRESET])
+        last = date.fromisoformat(end) if end else today
+    except ValueError:
+        raise InvalidRequest(f"{names} must be dates as YYYY-MM-DD") from None
+    if not (FIRST_DATE <= first <= LAST_DATE and FIRST_DATE <= last <= LAST_DATE):
+        raise InvalidRequest(f"{names} must be dates from {FIRST_DATE} to {LAST_DATE}")
+    if last < first:
+        raise InvalidRequest(f"{last_key} must not be before {first_key}")
+    if (last - first).days > MAX_DAYS:
+        raise InvalidRequest(f"a range covers at most {MAX_DAYS} days")
+    return Period(first, last, tz)
+
+
+def _year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)

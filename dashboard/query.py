@@ -9,11 +9,12 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from ctrlens.collector.errors import InvalidRequest, NotFound
-from ctrlens.collector.events import KINDS
+from ctrlens.collector.events import KINDS, MAX_NAME
 from ctrlens.collector.storage import Site
 from ctrlens.dashboard.experiments import NO_VARIANT
+from ctrlens.dashboard.filters import Filters
 from ctrlens.dashboard.periods import Period, parse_period
-from ctrlens.dashboard.reports import SORTS, Filters, default_direction
+from ctrlens.dashboard.reports import SORTS, default_direction
 from ctrlens.dashboard.site_settings import site_timezone
 
 
@@ -56,13 +57,53 @@ def variant_filter(value: str | None) -> str | None:
     return "" if value == NO_VARIANT else value
 
 
+#: Device classes the collector records (collector/privacy.py `device_class`).
+DEVICES = ("desktop", "mobile", "tablet")
+#: Rows per overview page, and the most one page may ask for (docs/design.md §4).
+PAGE_ROWS = 100
+MAX_PAGE_ROWS = 500
+
+
+def free_text(request: Request, name: str) -> str | None:
+    """A free-text parameter (a source, a campaign, a search): at most MAX_NAME printable
+    characters; empty means absent."""
+    value = request.query_params.get(name) or None
+    if value is not None and (len(value) > MAX_NAME or not value.isprintable()):
+        raise InvalidRequest(f"{name} must be at most {MAX_NAME} printable characters")
+    return value
+
+
 def filters(request: Request) -> Filters:
     q = request.query_params
+    search = free_text(request, "q")
     return Filters(
         kind=choice(request, "kind", KINDS, None),
         variant=variant_filter(q.get("variant")),
         page=q.get("page") or None,
+        source=free_text(request, "source"),
+        # `(none)` picks the page views whose URL had no utm_campaign, as for variants.
+        campaign=variant_filter(free_text(request, "campaign")),
+        device=choice(request, "device", DEVICES, None),
+        search=search.casefold() if search else None,
     )
+
+
+def paging(request: Request) -> tuple[int, int]:
+    """`limit` (1 to MAX_PAGE_ROWS, default PAGE_ROWS) and `offset` (from 0) of a table's rows."""
+    limit = _count(request, "limit", PAGE_ROWS)
+    offset = _count(request, "offset", 0)
+    if not 1 <= limit <= MAX_PAGE_ROWS:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_ROWS}")
+    return limit, offset
+
+
+def _count(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name) or ""
+    if not value:
+        return default
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise InvalidRequest(f"{name} must be a whole number below 1,000,000,000")
+    return int(value)
 
 
 def sort(request: Request, default: str) -> tuple[str, str]:

@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from ctrlens.collector.events import DEFAULT_KIND
 from ctrlens.collector.storage import Site, Storage
 from ctrlens.collector.storage.counts import GROUP_KEYS
 from ctrlens.collector.storage.reads import group_cells, week_of
+from ctrlens.dashboard.comparison import CHANGE_COLUMNS, ctr_change
+from ctrlens.dashboard.filters import (
+    NO_FILTERS,
+    Filters,
+    mark_not_available,
+    period_cells,
+    segment_sparkline_counts,
+)
 from ctrlens.dashboard.funnel import (
     FUNNEL_COLUMNS,
     FunnelCounts,
@@ -26,6 +36,7 @@ from ctrlens.dashboard.funnel import (
     site_post_click_rate,
     viewability_threshold,
 )
+from ctrlens.dashboard.headline import PROBLEM_COLUMNS, Totals, good_ctr, problem_rank, problem_size
 from ctrlens.dashboard.inference import Moments
 from ctrlens.dashboard.periods import Period
 from ctrlens.dashboard.ratings import RATINGS, rate
@@ -41,6 +52,7 @@ TEXT_SORTS = ("element", "kind", "variant", "page")
 SORTS = (
     *TEXT_SORTS, "impressions", "clicks", "ctr", "visitor_ctr", "change", "rating",
     "present", "viewability_rate", "conversions", "post_click_rate", "conversions_per_1000", "value_per_1000",
+    "problem",
 )
 DEFAULT_SORT = ("impressions", "desc")
 
@@ -61,24 +73,10 @@ ELEMENT_COLUMNS = (
     "viewers",
     "clickers",
     "visitor_ctr",
-    "previous_impressions",
-    "previous_ctr",
-    "change_abs",
-    "change_rel",
+    *CHANGE_COLUMNS,
     *FUNNEL_COLUMNS,
+    *PROBLEM_COLUMNS,
 )
-
-
-@dataclass(frozen=True)
-class Filters:
-    kind: str | None = None
-    variant: str | None = None
-    page: str | None = None
-
-    def keep(self, cell: dict[str, Any]) -> bool:
-        return (self.variant is None or cell["variant"] == self.variant) and (
-            self.page is None or cell["page"] == self.page
-        )
 
 
 @dataclass
@@ -91,6 +89,9 @@ class Overview:
     sparkline_starts: list[date] = field(default_factory=list)
     goal: str | None = None  # the goal the conversion columns are for
     goals: list[str] = field(default_factory=list)  # the site's goals, for choosing another
+    # The rows' sums in the period and in the one compared with (the headline).
+    current: Totals = Totals(0, 0, None)
+    before: Totals = Totals(0, 0, None)
 
 
 def default_direction(sort: str) -> str:
@@ -140,101 +141,173 @@ async def overview(
     site: Site,
     period: Period,
     group: str = "none",
-    filters: Filters = Filters(),
+    filters: Filters = NO_FILTERS,
     sort: tuple[str, str] = DEFAULT_SORT,
     sparklines: bool = True,
     goal: str | None = None,
+    compare: Period | None = None,
 ) -> Overview:
     """The site overview: one row per element (or element and variant / page), with the
-    change against the previous period of the same length, a daily CTR sparkline and the
-    funnel for `goal` (by default the site's first goal: `funnel.choose_goal`)."""
-    thresholds, min_impressions = rating_settings(site)
+    change against `compare` (by default the previous period of the same length), a daily CTR
+    sparkline and the funnel for `goal` (by default the site's first goal: `funnel.choose_goal`).
+
+    Every read comes first, side by side; the statistics over the rows then run in a worker
+    thread, so that a site with tens of thousands of elements never holds `POST /e` on the
+    event loop (docs/design.md §4)."""
     goals = await storage.goals(site.key)
     goal = choose_goal(goal, goals)
-    previous = period.previous()
+    previous = compare or period.previous()
     # Independent reads, run side by side (SQLite has several reader connections).
     # Per element only (the default view), the previous period comes from narrower rows.
-    per_element = group == "none" and filters.variant is None and filters.page is None
+    # Under a source, campaign or device filter the cells come from `segments` (filters.py).
+    segmented = filters.segment.active
+    per_element = group == "none" and filters.variant is None and filters.page is None and not segmented
+    keys = ("element", *GROUP_KEYS[group])
     reads: list[Awaitable[Any]] = [
-        storage.element_cells(site.key, period.hour_from, period.hour_to, kind=filters.kind),
+        period_cells(storage, site.key, period, filters),
         storage.element_totals(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
         if per_element
-        else storage.element_cells(site.key, previous.hour_from, previous.hour_to, kind=filters.kind),
-    ]
-    keys = ("element", *GROUP_KEYS[group])
-    reads.append(
+        else period_cells(storage, site.key, previous, filters),
         FunnelCounts.read(
             storage, site.key, goal, period.hour_from, period.hour_to, keys,
             variant=filters.variant, page=filters.page,
+        ),
+        # The comparison period's funnel only gives the headline its conversions: no presence.
+        storage.goal_counts(
+            site.key, goal, previous.hour_from, previous.hour_to, ("element",),
+            variant=filters.variant, page=filters.page,
         )
+        if goal
+        else _nothing(),
+        storage.variant_moments(site.key, period.day_from, period.day_to),
+        # The site's post-click rate counts every element's clicks, whatever the kind filter.
+        storage.element_cells(site.key, period.hour_from, period.hour_to)
+        if filters.kind is not None
+        else _nothing(),
+        _sparkline_counts(storage, site, period, filters) if sparklines else _nothing(),
+    ]
+    cells, before, funnel, before_conversions, moments, all_cells, spark = await asyncio.gather(*reads)
+    rows = await run_in_threadpool(_OverviewRows, site, period, cells, group, filters)
+    kinds: dict[str, str] = {}
+    missing = [] if segmented else rows.missing(funnel)
+    if missing:
+        kinds = await storage.element_kinds(site.key, sorted({key[0] for key in missing}))
+    return await run_in_threadpool(
+        rows.finish, funnel, before_conversions, missing, kinds, before, per_element, moments, all_cells,
+        spark, sort, goal, [g.name for g in goals],
     )
-    if sparklines:
-        reads.append(_sparklines(storage, site, period, filters))
-    cells, before, funnel, *spark = await asyncio.gather(*reads)
-    variants = sorted({c["variant"] for c in cells})
-    pages = sorted({c["page"] for c in cells})
-    kept = [c for c in cells if filters.keep(c)]
 
-    pages_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    for cell in kept:
-        pages_of[_key(cell, group)].add(cell["page"])
-    rows = [element_row(counts, thresholds, min_impressions) for counts in group_cells(kept, group)]
-    rows += await _present_only(storage, site, funnel, rows, group, filters, thresholds, min_impressions)
-    # The site's post-click rate counts every element's clicks, whatever the kind filter.
-    clicks = sum(c["clicks"] for c in kept) if filters.kind is None else sum(
-        c["clicks"] for c in await storage.element_cells(site.key, period.hour_from, period.hour_to)
-        if filters.keep(c)
-    )
-    site_rate = site_post_click_rate(funnel.attributed(), clicks, goal)
-    threshold = viewability_threshold(site)
-    for row in rows:
-        key = _key(row, group)
-        row.update(
-            funnel_fields(
-                row, funnel.present.get(key, 0), funnel.goal_counts.get(key), goal, site_rate,
-                min_impressions, threshold,
-            )
-        )
 
-    earlier: dict[tuple[str, ...], dict[str, Any]]
-    if per_element:
-        earlier = {(r["element"],): r for r in before}
-    else:
-        earlier = {_key(r, group): r for r in group_cells([c for c in before if filters.keep(c)], group)}
+async def _nothing() -> None:
+    return None
 
-    for row in rows:
-        row["pages"] = sorted(pages_of[_key(row, group)])
-        old = earlier.get(_key(row, group))
-        old_ctr = old["clicks"] / old["impressions"] if old else None
-        row["previous_impressions"] = old["impressions"] if old else 0
-        row["previous_ctr"] = old_ctr
-        row["change_abs"] = row["ctr"] - old_ctr if old_ctr is not None else None
-        row["change_rel"] = (row["ctr"] - old_ctr) / old_ctr if old_ctr else None
 
-    interval, starts = "day", period.dates()
-    if spark:
-        by_element: dict[str, list[float | None]]
-        interval, starts, by_element = spark[0]
-        empty = [None] * len(starts)
+class _OverviewRows:
+    """The overview's pure part, in two steps either side of the one read that depends on the
+    rows (the kinds of elements present but never seen). Runs in a worker thread."""
+
+    def __init__(
+        self, site: Site, period: Period, cells: list[dict[str, Any]], group: str, filters: Filters
+    ) -> None:
+        self.site, self.period, self.group, self.filters = site, period, group, filters
+        self.thresholds, self.min_impressions = rating_settings(site)
+        self.variants = sorted({c["variant"] for c in cells})
+        self.pages = sorted({c["page"] for c in cells})
+        self.kept = [c for c in cells if filters.keep(c)]
+        self.pages_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for cell in self.kept:
+            self.pages_of[_key(cell, group)].add(cell["page"])
+        self.rows = [
+            element_row(counts, self.thresholds, self.min_impressions)
+            for counts in group_cells(self.kept, group)
+        ]
+
+    def missing(self, funnel: FunnelCounts) -> list[tuple[str, ...]]:
+        """Keys of elements present in the period but never seen (`_present_only`)."""
+        shown = {_key(row, self.group) for row in self.rows}
+        return sorted(key for key in funnel.present if key not in shown and key[0])
+
+    def finish(
+        self,
+        funnel: FunnelCounts,
+        before_conversions: dict[tuple[str, ...], tuple[int, int, float]] | None,
+        missing: list[tuple[str, ...]],
+        kinds: dict[str, str],
+        before: list[dict[str, Any]],
+        per_element: bool,
+        moments: list[Any],
+        all_cells: list[dict[str, Any]] | None,
+        spark: tuple[str, list[date], int, int, list[tuple[str, int, int, int]]] | None,
+        sort: tuple[str, str],
+        goal: str | None,
+        goal_names: list[str],
+    ) -> Overview:
+        site, group, filters = self.site, self.group, self.filters
+        thresholds, min_impressions = self.thresholds, self.min_impressions
+        rows = self.rows
+        rows += _present_only(missing, kinds, group, filters, thresholds, min_impressions)
+        clicks = sum(c["clicks"] for c in (self.kept if all_cells is None else all_cells) if filters.keep(c))
+        site_rate = site_post_click_rate(funnel.attributed(), clicks, goal)
+        threshold = viewability_threshold(site)
         for row in rows:
-            row["sparkline"] = by_element.get(row["element"], empty)
-    await _clustered_intervals(storage, site, period, rows, group, filters, thresholds, min_impressions)
-    sort_rows(rows, *sort)
-    totals = _totals(rows, group)
-    totals.update(
-        goal=goal,
-        conversions=funnel.attributed() + funnel.unattributed() if goal else None,
-        unattributed=funnel.unattributed() if goal else None,
-        site_post_click_rate=site_rate,
-    )
-    return Overview(rows, variants, pages, totals, interval, starts, goal, [g.name for g in goals])
+            key = _key(row, group)
+            row.update(
+                funnel_fields(
+                    row, funnel.present.get(key, 0), funnel.goal_counts.get(key), goal, site_rate,
+                    min_impressions, threshold,
+                )
+            )
+            row.update(problem_size(row, good_ctr(row["kind"], thresholds), threshold, site_rate))
+
+        earlier: dict[tuple[str, ...], dict[str, Any]]
+        if per_element:
+            earlier = {(r["element"],): r for r in before}
+        else:
+            earlier = {_key(r, group): r for r in group_cells([c for c in before if filters.keep(c)], group)}
+
+        for row in rows:
+            key = _key(row, group)
+            row["pages"] = sorted(self.pages_of[key])
+            old = earlier.get(key)
+            row.update(
+                ctr_change(
+                    row["ctr"], row["impressions"], (old["clicks"], old["impressions"]) if old else None,
+                    min_impressions,
+                )
+            )
+
+        interval, starts = "day", self.period.dates()
+        if spark is not None:
+            interval, starts = spark[0], spark[1]
+            by_element = _sparkline_values(*spark[2:])
+            empty = [None] * len(starts)
+            for row in rows:
+                row["sparkline"] = by_element.get(row["element"], empty)
+        _clustered_intervals(moments, rows, group, filters, thresholds, min_impressions)
+        sort_rows(rows, *sort, site_rate=site_rate)
+        totals = _totals(rows, group)
+        totals.update(
+            goal=goal,
+            conversions=funnel.attributed() + funnel.unattributed() if goal else None,
+            unattributed=funnel.unattributed() if goal else None,
+            site_post_click_rate=site_rate,
+        )
+        if filters.segment.active:
+            mark_not_available(rows, totals)
+        current = Totals(totals["impressions"], totals["clicks"], totals["conversions"])
+        compared = Totals(
+            sum(r["impressions"] for r in earlier.values()),
+            sum(r["clicks"] for r in earlier.values()),
+            sum(c[0] for c in before_conversions.values()) if before_conversions is not None else None,
+        )
+        return Overview(
+            rows, self.variants, self.pages, totals, interval, starts, goal, goal_names, current, compared
+        )
 
 
-async def _present_only(
-    storage: Storage,
-    site: Site,
-    funnel: FunnelCounts,
-    rows: list[dict[str, Any]],
+def _present_only(
+    missing: list[tuple[str, ...]],
+    kinds: dict[str, str],
     group: str,
     filters: Filters,
     thresholds: Any,
@@ -242,15 +315,10 @@ async def _present_only(
 ) -> list[dict[str, Any]]:
     """Rows for elements present in the period but never seen: the `not_seen` ones the
     impression rollups cannot show. Their kind is the one they were last seen with."""
-    shown = {_key(row, group) for row in rows}
-    missing = [key for key in funnel.present if key not in shown and key[0]]
-    if not missing:
-        return []
-    kinds = await storage.element_kinds(site.key, sorted({key[0] for key in missing}))
     added = []
-    for key in sorted(missing):
+    for key in missing:
         kind = kinds.get(key[0], DEFAULT_KIND)
-        if filters.kind is not None and kind != filters.kind:
+        if (filters.kind is not None and kind != filters.kind) or not filters.matches(key[0]):
             continue
         counts: dict[str, Any] = {
             "element": key[0], "kind": kind, "impressions": 0, "clicks": 0, "total_clicks": 0,
@@ -267,10 +335,8 @@ async def _present_only(
     return added
 
 
-async def _clustered_intervals(
-    storage: Storage,
-    site: Site,
-    period: Period,
+def _clustered_intervals(
+    variant_moments: list[Any],
     rows: list[dict[str, Any]],
     group: str,
     filters: Filters,
@@ -281,7 +347,7 @@ async def _clustered_intervals(
     design effect is measured from the visitor-day moments of its element (and variant) over the
     UTC days of the period; rows per page take their element's."""
     moments: dict[tuple[str, ...], Moments] = {}
-    for m in await storage.variant_moments(site.key, period.day_from, period.day_to):
+    for m in variant_moments:
         sums = Moments(m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products)
         for cell in ((m.element,), (m.element, m.variant)):
             moments[cell] = moments[cell] + sums if cell in moments else sums
@@ -294,25 +360,42 @@ async def _clustered_intervals(
             row.update(rated(row, row["kind"], thresholds, min_impressions, deff))
 
 
-async def _sparklines(
+async def _sparkline_counts(
     storage: Storage, site: Site, period: Period, filters: Filters
-) -> tuple[str, list[date], dict[str, list[float | None]]]:
-    """CTR per day (per week beyond a month) for each element: `None` where there were no
-    impressions. Read from the per-UTC-day (per-week) rollups: exact for a UTC site; for a
-    site in another zone each point is the UTC day of the same date, the one that overlaps
-    the local day most. Weeks run Monday to Sunday and are counted whole."""
+) -> tuple[str, list[date], int, int, list[tuple[str, int, int, int]]]:
+    """The sparklines' counts: CTR per day (per week beyond a month) for each element. Read from
+    the per-UTC-day (per-week) rollups: exact for a UTC site; for a site in another zone each
+    point is the UTC day of the same date, the one that overlaps the local day most. Weeks run
+    Monday to Sunday and are counted whole. Returns (interval, starts, first bucket, buckets,
+    counts); `_sparkline_values` makes the lines."""
     first = period.start.toordinal() - EPOCH_ORDINAL
     last = first + period.days - 1
     args = (filters.kind, filters.variant, filters.page)
+    segmented = filters.segment.active
     if period.days <= MAX_DAILY_SPARKLINE:
         interval, start, count = "day", first, period.days
-        counts = await storage.element_days(site.key, first, last, *args)
+        if segmented:
+            counts = await segment_sparkline_counts(storage, site.key, first, last, filters, weekly=False)
+        else:
+            counts = await storage.element_days(site.key, first, last, *args)
         starts = [date.fromordinal(EPOCH_ORDINAL + d) for d in range(first, last + 1)]
     else:
         interval, start = "week", week_of(first)
         count = week_of(last) - start + 1
-        counts = await storage.element_weeks(site.key, start, week_of(last), *args)
+        if segmented:
+            counts = await segment_sparkline_counts(
+                storage, site.key, start, week_of(last), filters, weekly=True
+            )
+        else:
+            counts = await storage.element_weeks(site.key, start, week_of(last), *args)
         starts = [date.fromordinal(EPOCH_ORDINAL + 7 * w - 3) for w in range(start, start + count)]
+    return interval, starts, start, count, counts
+
+
+def _sparkline_values(
+    start: int, count: int, counts: list[tuple[str, int, int, int]]
+) -> dict[str, list[float | None]]:
+    """Each element's CTR per bucket, `None` where there were no impressions."""
     by_element: dict[str, list[float | None]] = {}
     for element, bucket, impressions, clicks in counts:
         values = by_element.get(element)
@@ -320,7 +403,7 @@ async def _sparklines(
             values = by_element[element] = [None] * count
         if impressions:
             values[bucket - start] = min(clicks, impressions) / impressions
-    return interval, starts, by_element
+    return by_element
 
 
 #: Rating ranks per sort direction: "desc" puts the best first, "asc" the worst; elements
@@ -331,9 +414,19 @@ _RATING_RANK = {
 }
 
 
-def sort_rows(rows: list[dict[str, Any]], sort: str, direction: str = "desc") -> None:
-    """Sort in place; missing values (no previous period) always go last."""
+def sort_rows(
+    rows: list[dict[str, Any]], sort: str, direction: str = "desc", site_rate: float | None = None
+) -> None:
+    """Sort in place; missing values (no previous period) always go last. `problem` puts the
+    largest problems first (headline.problem_rank; `asc`: the smallest problems first)."""
     reverse = direction == "desc"
+    if sort == "problem":
+        def by_problem(r: dict[str, Any]) -> tuple[int, float, int, str]:
+            band, size = problem_rank(r, site_rate)
+            return band, -size if reverse else size, -r["impressions"], r["element"]
+
+        rows.sort(key=by_problem)
+        return
     if sort == "rating":
         rank = _RATING_RANK["desc" if reverse else "asc"]
         rows.sort(key=lambda r: (rank[r["rating"]], -r["impressions"], r["element"]))

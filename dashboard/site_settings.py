@@ -3,7 +3,9 @@
 Stored in `sites.settings` (JSON): `timezone`, `min_impressions`, `thresholds` (fractions per
 kind, only the kinds that differ from the defaults), `allow_bots`, `experiment` (its fields that
 differ from the defaults: experiment_settings.py), and the funnel's `attribution_window_hours`
-and `viewability_threshold` (docs/design.md §3, §4); goals have their own page (views/goals.py).
+and `viewability_threshold`, and the caps on new names per UTC day (`max_new_elements_per_day`
+and its siblings: collector/storage/names.py) (docs/design.md §3, §4); goals have their own page
+(views/goals.py).
 Allowed origins and the name are columns of `sites`. Retention is a server setting
 (`retention_days`), shown, not edited here.
 """
@@ -20,6 +22,7 @@ from ctrlens.collector.sites import timezones as zone_names
 from ctrlens.collector.sites import validate_origins, validate_timezone
 from ctrlens.collector.storage import Site
 from ctrlens.collector.storage.attribution import DEFAULT_WINDOW_HOURS, MAX_WINDOW_HOURS
+from ctrlens.collector.storage.names import CAP_SETTINGS, MAX_CAP, NameCaps
 from ctrlens.dashboard.experiment_settings import (
     experiment_of,
     parse_experiment,
@@ -37,7 +40,7 @@ from ctrlens.dashboard.ratings import (
 
 EDITABLE = (
     "name", "origins", "timezone", "min_impressions", "thresholds", "allow_bots", "experiment",
-    "attribution_window_hours", "viewability_threshold",
+    "attribution_window_hours", "viewability_threshold", *CAP_SETTINGS.values(),
 )
 MAX_MIN_IMPRESSIONS = 10_000_000
 
@@ -79,6 +82,8 @@ def settings_json(site: Site, retention_days: int, collector_url: str) -> dict[s
         "experiment": experiment_of(site.settings).to_json(),
         "attribution_window_hours": site.settings.get("attribution_window_hours", DEFAULT_WINDOW_HOURS),
         "viewability_threshold": viewability_threshold(site),
+        # The caps on new names per UTC day (docs/design.md §3), one setting per dimension.
+        **{CAP_SETTINGS[d]: cap for d, cap in NameCaps.of(site.settings).caps.items()},
         "retention_days": retention_days,
         "install_tag": install_tag(collector_url, site.key),
     }
@@ -156,7 +161,18 @@ def apply_changes(site: Site, changes: Any) -> tuple[str, list[str], dict[str, A
         settings["attribution_window_hours"] = _window_hours(changes["attribution_window_hours"])
     if "viewability_threshold" in changes:
         settings["viewability_threshold"] = _share(changes["viewability_threshold"])
+    for setting in CAP_SETTINGS.values():
+        if setting in changes:
+            settings[setting] = _cap(setting, changes[setting])
     return name, origins, settings
+
+
+def _cap(setting: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().replace(",", "").isdigit():
+        value = int(value.strip().replace(",", ""))
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CAP:
+        raise InvalidRequest(f"{setting} must be a whole number from 1 to {MAX_CAP:,}")
+    return value
 
 
 def _window_hours(value: Any) -> int:
@@ -209,6 +225,9 @@ def form_changes(form: dict[str, str]) -> dict[str, Any]:
             changes["viewability_threshold"] = float(seen) / 100.0
         except ValueError:
             raise InvalidRequest(f"'not seen below' must be a percentage such as 30, got {seen!r}") from None
+    for setting in CAP_SETTINGS.values():  # the form's limits part
+        if setting in form:
+            changes[setting] = form[setting].strip()
     return changes
 
 

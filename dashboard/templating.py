@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -16,6 +17,7 @@ from ctrlens.dashboard.experiments import NO_VARIANT
 from ctrlens.dashboard.ratings import RATING_LABELS
 from ctrlens.dashboard.reports import TEXT_SORTS
 from ctrlens.dashboard.series import MAX_HOURLY_DAYS
+from ctrlens.dashboard.users import Identity
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -118,10 +120,42 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    context = {
+    html = env.get_template(name).render(_full_context(request, context))
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+async def render_off_loop(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """`render` in a worker thread, for pages that may be large: the event loop (and with it
+    POST /e) keeps running while the template renders. The session is read here, on the loop."""
+    template = env.get_template(name)
+    html = await run_in_threadpool(template.render, _full_context(request, context))
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def can_edit(request: Request, shared: bool) -> bool:
+    """Whether a page may offer what only an admin can do (settings, goals, annotations, alerts,
+    users): never under a share link, and only to an admin (auth.authorize, docs/design.md §4
+    "Access"). The templates ask this one question instead of testing roles themselves, so a
+    viewer or a share link's reader meets no link or form that would answer 403."""
+    if shared:
+        return False
+    identity = getattr(request.state, "identity", None)
+    return isinstance(identity, Identity) and identity.admin
+
+
+def _full_context(request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    shared = bool(context.get("shared"))
+    return {
         "request": request,
         "csrf": csrf_token(request),
-        "signed_in": request.session.get("user") == "admin",
+        # Anyone with a session (the admin token or a named user, auth.Auth.sign_in).
+        "signed_in": bool(request.session.get("user")),
+        "can_edit": can_edit(request, shared),
         **context,
     }
-    return HTMLResponse(env.get_template(name).render(context), status_code=status_code, headers=headers)

@@ -12,12 +12,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ctrlens.collector.storage.database import Database
 from ctrlens.collector.storage.rejections import Rejection
+from ctrlens.collector.storage.share_links import ShareLink
 from ctrlens.collector.storage.sites import Site
 from ctrlens.collector.storage.storage import Storage, WriteBatch
+from ctrlens.collector.storage.users import ApiToken, User
 
 __all__ = [
-    "Database", "Rejection", "Site", "Storage", "WriteBatch", "is_postgres_url", "open_database",
-    "open_storage", "redacted",
+    "ApiToken", "Database", "Rejection", "ShareLink", "Site", "Storage", "User", "WriteBatch",
+    "is_postgres_url", "open_database", "open_storage", "redacted",
 ]
 
 

@@ -11,8 +11,9 @@ keeps the two ends of the funnel, in the same transaction (`FunnelWrite`, called
   against the site's page-path goals. One row per page view, not per element: the write path
   inserts a few rows per request, not one per element present;
 - `visitor_clicks`: the click ledger, the last click per visitor-day and element;
-- `conversions`: one row per goal per page view with its attribution (attribution.py), into
-  `goal_rollups` (and `goal_daily`, by trigger) and `goal_accounts`.
+- `conversions`: one row per goal per page view with its attribution (attribution.py) and the
+  visitor-day of its credited click, into `goal_rollups` (and `goal_daily`, by trigger),
+  `goal_accounts` and the goal moments of clustered variance (goal_moments.py).
 
 Page view reports and conversions are not raw events: these ledgers are their record, and
 make a repeated report or conversion count once, as a repeated event id does.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import goal_moments
 from ctrlens.collector.storage.attribution import Click, Credit, attribute, window_ms
 from ctrlens.collector.storage.database import DAY, HOUR, Connection, Database, Row
 from ctrlens.collector.storage.goals import Goal, goal_of
@@ -39,7 +41,7 @@ CLICK_KEY = ("site", "visitor", "element")
 CLICK_VALUES = ("variant", "page", "account", "ts_server", "ts_client", "hour")
 CONVERSION_COLUMNS = (
     "site", "pageview", "goal", "visitor", "value", "element", "assisted", "variant", "page", "account",
-    "ts_server", "ts_client", "hour",
+    "ts_server", "ts_client", "hour", "click_visitor", "click_day", "click_variant",
 )
 GOAL_KEY = ("site", "goal", "element", "variant", "page", "hour")
 GOAL_COUNTS = ("conversions", "assisted", "value")
@@ -273,13 +275,18 @@ class FunnelWrite:
             mine = [click for visitor in c.lookup for click in by_visitor.get(visitor, [])]
             credit = credits[key] = attribute(mine, c.ts_server, c.ts_client, window)
             element = credit.credited.element if credit.credited else ""
+            clicked = credit.credited
             rows.append((
                 site, c.pageview, c.goal, c.visitor, c.value, element, len(credit.assisted), c.variant,
                 c.page, c.account, c.ts_server, c.ts_client, hour_of(c.ts_server),
+                clicked.visitor if clicked else "", clicked.ts_server // 1000 // DAY if clicked else 0,
+                clicked.variant if clicked else "",
             ))
         new = await self.tx.insert_new("conversions", CONVERSION_COLUMNS, 3, rows)
         counts: dict[tuple[Any, ...], GoalCounts] = defaultdict(GoalCounts)  # GOAL_KEY
         accounts: dict[tuple[Any, ...], GoalCounts] = defaultdict(GoalCounts)  # GOAL_ACCOUNT_KEY
+        # Credited conversions per visitor-day of their click and goal (goal_moments.py).
+        credited: dict[goal_moments.GoalVisitorDay, int] = defaultdict(int)
         for row in new:
             key = (row[1], row[2])
             c, credit = unique[key], credits[key]
@@ -291,6 +298,10 @@ class FunnelWrite:
                            where.page, hour)]
             cell.conversions += 1
             cell.value += value
+            if credit.credited:
+                click = credit.credited
+                credited[(click.ts_server // 1000 // DAY, click.visitor, click.element, click.variant,
+                          c.goal)] += 1
             for click in credit.assisted:
                 counts[(site, c.goal, click.element, click.variant, click.page, hour)].assisted += 1
             account = c.account or (credit.credited.account if credit.credited else "")
@@ -307,6 +318,7 @@ class FunnelWrite:
             "goal_accounts", GOAL_ACCOUNT_KEY, ("conversions", "value"),
             [(*key, g.conversions, g.value) for key, g in sorted(accounts.items())],
         )
+        await goal_moments.credit(self.tx, site, dict(credited))
         # A conversion under a new goal name lists the goal (docs/design.md §3, "Goals").
         now = int(time.time())
         names = sorted({c.goal for c in unique.values()} - goals.keys())

@@ -14,6 +14,9 @@ The ledger is updated by one INSERT … ON CONFLICT DO UPDATE … RETURNING per 
 adds this batch's counts to the row under its lock and returns the new values, and the old ones
 are the new minus what was added. Two concurrent writers on the same visitor-day therefore see
 (n₀ → n₁) and (n₁ → n₂): the differences add up, nothing is counted twice.
+
+The same statement returns whether the visitor-day has conversions (`converted`, set by
+goal_moments.py): only then does a rise of n cost a read of the goal ledger, for ΣN·K.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
+from ctrlens.collector.storage import goal_moments
 from ctrlens.collector.storage.database import DAY, Connection, Database
 from ctrlens.collector.storage.ranges import split_days, week_of
 
@@ -82,9 +86,12 @@ async def apply(
         return
     keys = sorted(added)  # concurrent writers lock ledger rows in the same order
     moments: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0] * len(MOMENTS))
+    converted: dict[VisitorDay, int] = {}  # visitor-days with conversions whose N rose, by how much
     for chunk in _power_of_two_chunks(keys):
-        for day, visitor, element, variant, n1, c1 in await _add_to_ledger(tx, site, chunk, added):
+        for day, visitor, element, variant, n1, c1, had in await _add_to_ledger(tx, site, chunk, added):
             dn, dc = added[(day, visitor, element, variant)]
+            if had and dn:
+                converted[(day, visitor, element, variant)] = dn
             n0, c0 = n1 - dn, c1 - dc
             m = moments[(day, element, variant)]
             m[0] += 1 if n0 == 0 and n1 > 0 else 0
@@ -101,6 +108,7 @@ async def apply(
         week[:] = [a + b for a, b in zip(week, m, strict=True)]
     rows = [(site, *key, *m) for key, m in sorted(weekly.items())]
     await tx.add_counts("experiment_moments_weekly", WEEKLY_KEY, MOMENTS, rows)
+    await goal_moments.raise_impressions(tx, site, converted)
 
 
 def _power_of_two_chunks(keys: list[VisitorDay]) -> list[list[VisitorDay]]:
@@ -118,8 +126,9 @@ def _power_of_two_chunks(keys: list[VisitorDay]) -> list[list[VisitorDay]]:
 
 async def _add_to_ledger(
     tx: Connection, site: str, keys: Sequence[VisitorDay], added: dict[VisitorDay, list[int]]
-) -> list[tuple[int, str, str, str, int, int]]:
-    """Add each visitor-day's counts to its ledger row; return the rows' new counts."""
+) -> list[tuple[int, str, str, str, int, int, int]]:
+    """Add each visitor-day's counts to its ledger row; return the rows' new counts and whether
+    the visitor-day has conversions."""
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(keys))
     params = [value for key in keys for value in (site, *key, *added[key])]
     rows = await tx.fetch(
@@ -127,10 +136,10 @@ async def _add_to_ledger(
         f"VALUES {values} ON CONFLICT ({', '.join(LEDGER_KEY)}) DO UPDATE SET "
         "impressions = experiment_visitors.impressions + excluded.impressions, "
         "clicks = experiment_visitors.clicks + excluded.clicks "
-        "RETURNING day, visitor, element, variant, impressions, clicks",
+        "RETURNING day, visitor, element, variant, impressions, clicks, converted",
         params,
     )
-    return [(int(d), v, e, var, int(n), int(c)) for d, v, e, var, n, c in rows]
+    return [(int(d), v, e, var, int(n), int(c), int(k)) for d, v, e, var, n, c, k in rows]
 
 
 class Moments:
@@ -158,7 +167,7 @@ class Moments:
             parts.append(f"SELECT {picked} FROM experiment_moments "
                          f"WHERE site = ? AND day >= ? AND day <= ?{only}")
             params += [site, first, last, *([element] if element is not None else [])]
-        sums = ", ".join(f"SUM({m})" for m in MOMENTS)
+        sums = ", ".join(f"CAST(SUM({m}) AS BIGINT)" for m in MOMENTS)
         rows = await self.db.fetch(
             f"SELECT element, variant, {sums} FROM ({' UNION ALL '.join(parts)}) AS ranged "
             "GROUP BY element, variant HAVING SUM(impressions) > 0 ORDER BY element, variant",

@@ -17,6 +17,7 @@ async def delete_raw_before(db: Database, ts_ms: int) -> int:
         ("pageviews", "hour", hour),
         ("visitor_elements", "day", hour // DAY),
         ("experiment_visitors", "day", hour // DAY),
+        ("experiment_goal_visitors", "day", hour // DAY),
         # The funnel's ledgers (funnel.py): page view reports, clicks kept for attribution, and
         # single conversions; their rollups stay.
         ("funnel_pageviews", "hour", hour),
@@ -24,4 +25,14 @@ async def delete_raw_before(db: Database, ts_ms: int) -> int:
         ("conversions", "hour", hour),
     ):
         await db.delete_below(table, column, bound)
+    await delete_old_names(db)
     return dropped
+
+
+async def delete_old_names(db: Database) -> int:
+    """The caps on new names (names.py) look at today and yesterday only: older days go. The
+    newest day stored is "today", so a collector's clock and this pass cannot disagree."""
+    newest = await db.fetch("SELECT MAX(day) FROM names_seen")
+    if not newest or newest[0][0] is None:
+        return 0
+    return await db.delete_below("names_seen", "day", int(newest[0][0]) - 1)

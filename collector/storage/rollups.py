@@ -6,7 +6,8 @@ In the write's transaction (storage.py), this module keeps
   counted per page view) and `visitor_elements` (one per visitor-day and element cell: distinct
   viewers and clickers);
 - the rollups the dashboard reads: `rollups` (per site, element, variant, page and UTC hour),
-  `breakdowns` (per UTC day and source, device or account) and `pageview_rollups`.
+  `breakdowns` (per UTC day and source, device or account), `segments` (per UTC day and every
+  filter at once: segments.py) and `pageview_rollups`.
 
 The other rollup tables are kept by database TRIGGERS, in the same transaction, never by Python:
 triggers on `rollups` keep `rollups_daily` (schema/*/002_daily_rollups.sql), and triggers on
@@ -29,11 +30,13 @@ from ctrlens.collector.events import DEFAULT_KIND, StoredEvent
 from ctrlens.collector.storage import moments
 from ctrlens.collector.storage.counts import COUNTS, RollupCounts
 from ctrlens.collector.storage.database import DAY, HOUR, Connection
+from ctrlens.collector.storage.segments import BatchSegments, campaign_of
 
 PAGEVIEW_COLUMNS = ("site", "pageview", "variant", "page", "hour")
 CELL_KEY = ("site", "pageview", "element")
 CELL_COLUMNS = (
     *CELL_KEY, "kind", "variant", "page", "account", "source", "device", "visitor", "hour", "clicked",
+    "campaign",
 )
 VISITOR_KEY = ("site", "day", "visitor", "element", "variant", "page")
 ROLLUP_KEY = ("site", "element", "variant", "page", "hour")
@@ -55,13 +58,14 @@ class Cell(NamedTuple):
     account: str
     source: str
     device: str
+    campaign: str  # utm_campaign of the landing URL (segments.py)
     hour: int
     visitor: str  # last: a cell without it (`cell[:-1]`) is what rollups and breakdowns sum over
 
 
 def cell_of(e: StoredEvent) -> Cell:
     """The cell a page view's element lands in, fixed by its first event."""
-    return Cell(e.kind, e.variant, e.page, e.account, e.source, e.device,
+    return Cell(e.kind, e.variant, e.page, e.account, e.source, e.device, campaign_of(e.url),
                 e.ts_server // 1000 // HOUR * HOUR, e.visitor)
 
 
@@ -91,6 +95,7 @@ class BatchRollup:
         self.kinds: dict[RollupKey, str] = {}
         self.breakdowns: dict[BreakdownKey, BreakdownCounts] = defaultdict(BreakdownCounts)
         self.pageviews: dict[tuple[str, str, str, int], int] = defaultdict(int)  # PAGEVIEW_ROLLUP_KEY
+        self.segments = BatchSegments()
 
     async def apply(self) -> None:
         by_site: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -102,6 +107,10 @@ class BatchRollup:
 
     async def _site(self, site: str, events: list[StoredEvent]) -> None:
         await self._pageviews(site, events)
+        # Page view reports (`pageview` events) count for the page views above, nothing else.
+        events = [e for e in events if e.type != "pageview"]
+        if not events:
+            return
         views: dict[ElementInPageView, ElementView] = {}
         for e in events:
             view = views.get((e.pageview, e.element))
@@ -129,7 +138,9 @@ class BatchRollup:
         first_clicks: list[tuple[ElementInPageView, Cell]] = []
         # Counts per element and cell without its visitor: a batch's many page views add up
         # to a few rows here before they reach the rollup and breakdown dictionaries.
-        sums: dict[tuple[str, str, str, str, str, str, str, int], RollupCounts] = defaultdict(RollupCounts)
+        sums: dict[tuple[str, str, str, str, str, str, str, str, int], RollupCounts] = defaultdict(
+            RollupCounts
+        )
         for key, view in views.items():
             cell = cells[key]
             counts = sums[(key[1], *cell[:-1])]
@@ -141,7 +152,7 @@ class BatchRollup:
                 counts.clicks += 1
                 first_clicks.append((key, cell))
             counts.total_clicks += view.clicks
-        for (element, kind, variant, page, account, source, device, hour), counts in sums.items():
+        for (element, kind, variant, page, account, source, device, campaign, hour), counts in sums.items():
             rollup_key = (site, element, variant, page, hour)
             self.kinds[rollup_key] = kind
             self.rollups[rollup_key].add(counts)
@@ -154,11 +165,18 @@ class BatchRollup:
                 breakdown.impressions += counts.impressions
                 breakdown.clicks += counts.clicks
                 breakdown.total_clicks += counts.total_clicks
+            self.segments.add(
+                (site, day, element, variant, page, source, campaign, device), kind,
+                counts.impressions, counts.clicks, counts.total_clicks,
+            )
         await self._visitors(site, first_views, first_clicks)
         # Visitor-day moments for clustered variance (docs/design.md §5), from the same counts.
         await moments.apply(self.tx, site, first_views, first_clicks)
 
     async def _pageviews(self, site: str, events: list[StoredEvent]) -> None:
+        """Count each page view once, in the cell of its first event: an impression or click, or
+        its report when it brought only presence (storage.py passes the reports last), so the
+        split check sees page views whose elements were never seen (docs/design.md §4)."""
         first: dict[str, StoredEvent] = {}
         for e in events:
             first.setdefault(e.pageview, e)
@@ -171,7 +189,7 @@ class BatchRollup:
     ) -> set[ElementInPageView]:
         rows = [
             (site, pageview, element, c.kind, c.variant, c.page, c.account, c.source, c.device,
-             c.visitor, c.hour, 1 if (pageview, element) in clicked else 0)
+             c.visitor, c.hour, 1 if (pageview, element) in clicked else 0, c.campaign)
             for (pageview, element), c in proposed.items()
         ]
         new = await self.tx.insert_new("pageview_elements", CELL_COLUMNS, len(CELL_KEY), rows)
@@ -240,5 +258,6 @@ class BatchRollup:
             if b.impressions or b.clicks or b.total_clicks
         ]
         await self.tx.add_counts("breakdowns", BREAKDOWN_KEY, BREAKDOWN_COUNTS, breakdowns)
+        await self.segments.flush(self.tx)
         pageviews = [(*key, n) for key, n in sorted(self.pageviews.items())]
         await self.tx.add_counts("pageview_rollups", PAGEVIEW_ROLLUP_KEY, ("pageviews",), pageviews)

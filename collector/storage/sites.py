@@ -8,9 +8,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ctrlens.collector.storage.database import Database, Row
+from ctrlens.collector.storage.database import Connection, Database, Row
 
 _COLUMNS = "key, name, origins, settings, created_at"
+
+# Every table that holds a `site` column, read from the catalog when a site is removed, so a table
+# added by a later schema version is emptied too. The catalog is the one thing the dialects name
+# differently; PostgreSQL's day partitions go with their parent table.
+_SITE_TABLES = {
+    "sqlite": "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c "
+    "WHERE m.type = 'table' AND c.name = 'site' ORDER BY m.name",
+    "postgres": "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attname = 'site' AND NOT a.attisdropped "
+    "AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = current_schema() "
+    "ORDER BY c.relname",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,26 @@ class Sites:
             ),
         )
         return await self.get(key)
+
+    async def remove(self, key: str) -> dict[str, int] | None:
+        """Delete the site and every row of every table keyed by it, in one transaction; return
+        the tables emptied of it, or None for an unknown site."""
+
+        async def work(tx: Connection) -> dict[str, int] | None:
+            if not await tx.fetch("SELECT 1 FROM sites WHERE key = ?", (key,)):
+                return None
+            tables = [str(row[0]) for row in await tx.fetch(_SITE_TABLES[self.db.dialect])]
+            counts: dict[str, int] = {}
+            for table in tables:
+                # Names come from the catalog, never from a request; quoted all the same.
+                quoted = '"' + table.replace('"', '""') + '"'
+                rows = await tx.fetch(f"SELECT COUNT(*) FROM {quoted} WHERE site = ?", (key,))
+                await tx.execute(f"DELETE FROM {quoted} WHERE site = ?", (key,))
+                counts[table] = int(rows[0][0])
+            await tx.execute("DELETE FROM sites WHERE key = ?", (key,))
+            return counts
+
+        return await self.db.atomic(work)
 
     async def get(self, key: str) -> Site | None:
         rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM sites WHERE key = ?", (key,))

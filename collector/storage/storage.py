@@ -13,24 +13,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctrlens.collector.events import ELEMENT_TYPES, StoredEvent
+from ctrlens.collector.storage.alerts import AlertChannels, AlertKey, AlertRecord, Alerts
+from ctrlens.collector.storage.annotations import Annotation, Annotations
 from ctrlens.collector.storage.database import DAY_MS, Connection, Database
 from ctrlens.collector.storage.funnel import FunnelReads, FunnelWrite
+from ctrlens.collector.storage.goal_moments import GoalMoments, GoalMomentsReads
 from ctrlens.collector.storage.goals import Goal, Goals
 from ctrlens.collector.storage.meta import Meta
 from ctrlens.collector.storage.moments import Moments, VariantMoments
+from ctrlens.collector.storage.names import Admission, NameCaps, NamesSeen
 from ctrlens.collector.storage.raw_events import RawEvents, insert_new_events
 from ctrlens.collector.storage.reads import Reads
 from ctrlens.collector.storage.rejections import Rejection, Rejections, count_rejections
-from ctrlens.collector.storage.retention import delete_raw_before
+from ctrlens.collector.storage.retention import delete_old_names, delete_raw_before
 from ctrlens.collector.storage.rollups import BatchRollup
 from ctrlens.collector.storage.salts import Salts
+from ctrlens.collector.storage.segments import ANY_SEGMENT, Segment, Segments
+from ctrlens.collector.storage.share_links import ShareLink, ShareLinks
 from ctrlens.collector.storage.sites import Site, Sites
+from ctrlens.collector.storage.users import ApiToken, User, Users
 
 
 @dataclass
 class WriteBatch:
     events: list[StoredEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    # The caps on new names of each site to check (names.py); a site absent here is not capped.
+    caps: dict[str, NameCaps] = field(default_factory=dict)
+    # Filled by `Storage.write`: the (site, event_id) of the events those caps turned away, with
+    # the reason for the sender; they are counted as `cardinality`, not stored.
+    capped: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class Storage:
@@ -43,8 +55,15 @@ class Storage:
         self._rejections = Rejections(db)
         self._reads = Reads(db)
         self._moments = Moments(db)
+        self._goal_moments = GoalMomentsReads(db)
         self._goals = Goals(db)
         self._funnel = FunnelReads(db)
+        self._users = Users(db)
+        self._share_links = ShareLinks(db)
+        self._segments = Segments(db)
+        self._alerts = Alerts(db)
+        self._names = NamesSeen()
+        self._annotations = Annotations(db)
 
     @property
     def dialect(self) -> str:
@@ -56,24 +75,37 @@ class Storage:
     # -- the write path ---------------------------------------------------------------------
 
     async def write(self, batch: WriteBatch) -> set[tuple[str, str]]:
-        """Store a batch in one transaction; return the (site, event_id) pairs that were new."""
+        """Store a batch in one transaction; return the (site, event_id) pairs that were new.
+
+        The caps on new names of `batch.caps` are checked in the same transaction (names.py); the
+        events they turn away are left in `batch.capped`.
+        """
         await self.db.prepare_event_days({e.ts_server // DAY_MS for e in batch.events})
 
-        # Page view reports and conversions are not raw events: the funnel keeps them (funnel.py).
-        element_events = [e for e in batch.events if e.type in ELEMENT_TYPES]
-
-        async def work(tx: Connection) -> set[tuple[str, str]]:
+        async def work(tx: Connection) -> tuple[set[tuple[str, str]], Admission]:
+            admission = await self._names.admit(tx, batch.events, batch.caps)
+            # Page view reports and conversions are not raw events: the funnel keeps them (funnel.py).
+            element_events = [e for e in admission.kept if e.type in ELEMENT_TYPES]
             inserted = await insert_new_events(tx, element_events)
             fresh = [e for e in element_events if (e.site, e.event_id) in inserted]
-            if fresh:
-                await BatchRollup(tx, fresh).apply()
+            # Page view reports after the element events: they count page views (rollups.py).
+            reports = [e for e in admission.kept if e.type == "pageview"]
+            if fresh or reports:
+                await BatchRollup(tx, [*fresh, *reports]).apply()
             # The funnel's two ends: presence, page-path goals, conversions and their attribution.
-            inserted |= await FunnelWrite(tx, batch.events, fresh).apply()
-            if batch.rejections:
-                await count_rejections(tx, batch.rejections)
-            return inserted
+            inserted |= await FunnelWrite(tx, admission.kept, fresh).apply()
+            if batch.rejections or admission.rejections:
+                await count_rejections(tx, [*batch.rejections, *admission.rejections])
+            return inserted, admission
 
-        return await self.db.atomic(work)
+        inserted, admission = await self.db.atomic(work)
+        self._names.remember(admission)
+        batch.capped = admission.capped
+        return inserted
+
+    async def forget_old_names(self) -> int:
+        """The caps' record of names seen keeps two days, with or without retention of raw events."""
+        return await delete_old_names(self.db)
 
     async def delete_raw_before(self, ts_ms: int) -> int:
         """Retention: drop raw events and per-page-view ledgers older than `ts_ms`; keep rollups.
@@ -112,6 +144,10 @@ class Storage:
 
     async def get_site(self, key: str) -> Site | None:
         return await self._sites.get(key)
+
+    async def remove_site(self, key: str) -> dict[str, int] | None:
+        """Delete a site and all its data in one transaction: rows removed per table, None if unknown."""
+        return await self._sites.remove(key)
 
     async def list_sites(self) -> list[Site]:
         return await self._sites.all()
@@ -209,6 +245,58 @@ class Storage:
         """Counts per (element, account) over UTC days [day_from, day_to]."""
         return await self._reads.account_counts(site, day_from, day_to, element, variant)
 
+    async def segment_cells(
+        self,
+        site: str,
+        day_from: int,
+        day_to: int,
+        segment: Segment,
+        kind: str | None = None,
+        element: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Counts per (element, variant, page) within a segment over UTC days (segments.py)."""
+        return await self._segments.cells(site, day_from, day_to, segment, kind, element)
+
+    async def segment_days(
+        self,
+        site: str,
+        day_from: int,
+        day_to: int,
+        segment: Segment,
+        kind: str | None = None,
+        variant: str | None = None,
+        page: str | None = None,
+    ) -> list[tuple[str, int, int, int]]:
+        """(element, UTC day, impressions, clicks) within a segment for [day_from, day_to]."""
+        return await self._segments.days(site, day_from, day_to, segment, kind, variant, page)
+
+    async def segment_element_days(
+        self,
+        site: str,
+        element: str,
+        day_from: int,
+        day_to: int,
+        segment: Segment,
+        variant: str | None = None,
+        page: str | None = None,
+    ) -> list[tuple[int, int, int, int]]:
+        """One element's (UTC day, impressions, clicks, total clicks) within a segment."""
+        return await self._segments.element_days(site, element, day_from, day_to, segment, variant, page)
+
+    async def segment_values(
+        self,
+        site: str,
+        element: str,
+        dimension: str,
+        day_from: int,
+        day_to: int,
+        segment: Segment = ANY_SEGMENT,
+        variant: str | None = None,
+        page: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """One element's counts per source, campaign or device within a segment over UTC days."""
+        return await self._segments.values(site, element, dimension, day_from, day_to, segment, variant, page)
+
     async def pageview_counts(self, site: str, hour_from: int, hour_to: int) -> dict[tuple[str, str], int]:
         """Page views per (variant, page) over [hour_from, hour_to)."""
         return await self._reads.pageview_counts(site, hour_from, hour_to)
@@ -218,6 +306,13 @@ class Storage:
     ) -> list[VariantMoments]:
         """Per (element, variant): visitor-day moments over UTC days [day_from, day_to] (moments.py)."""
         return await self._moments.of_days(site, day_from, day_to, element)
+
+    async def variant_goal_moments(
+        self, site: str, goal: str, day_from: int, day_to: int, element: str | None = None
+    ) -> list[GoalMoments]:
+        """Per (element, variant): a goal's visitor-day moments over UTC days [day_from, day_to]
+        (goal_moments.py)."""
+        return await self._goal_moments.of_days(site, goal, day_from, day_to, element)
 
     async def first_moments_day(self, site: str) -> int | None:
         """The first UTC day with visitor-day moments, if any."""
@@ -303,3 +398,101 @@ class Storage:
     async def conversions(self, site: str, limit: int = 1000) -> list[dict[str, Any]]:
         """A site's conversions with their attribution, oldest first."""
         return await self._funnel.conversions(site, limit)
+
+    # -- annotations (annotations.py) ---------------------------------------------------------
+
+    async def add_annotation(self, site: str, at: int, day: str, text: str, url: str = "") -> Annotation:
+        return await self._annotations.add(site, at, day, text, url)
+
+    async def annotations(self, site: str, limit: int = 1000) -> list[Annotation]:
+        """The site's newest notes, newest first."""
+        return await self._annotations.of_site(site, limit)
+
+    async def annotations_between(
+        self, site: str, at_from: int, at_to: int, first_day: str, last_day: str, limit: int = 200
+    ) -> list[Annotation]:
+        """Notes at an instant in [at_from, at_to) or on a date in [first_day, last_day], oldest first."""
+        return await self._annotations.between(site, at_from, at_to, first_day, last_day, limit)
+
+    async def annotation_count(self, site: str) -> int:
+        return await self._annotations.count(site)
+
+    async def delete_annotation(self, site: str, id_: int) -> bool:
+        return await self._annotations.delete(site, id_)
+
+    # -- alerts (alerts.py) -------------------------------------------------------------------
+
+    async def alert_channels(self, site: str) -> AlertChannels:
+        """Where the site's alerts go (defaults when never set)."""
+        return await self._alerts.channels(site)
+
+    async def save_alert_channels(self, site: str, channels: AlertChannels) -> None:
+        await self._alerts.save_channels(site, channels)
+
+    async def alert_records(self, site: str) -> dict[AlertKey, AlertRecord]:
+        """The alerts of the site that were sent (or partly sent) and have not cleared since."""
+        return await self._alerts.records(site)
+
+    async def record_alert(self, site: str, key: AlertKey, record: AlertRecord) -> None:
+        await self._alerts.record(site, key, record)
+
+    async def rearm_alerts(self, site: str, keys: list[AlertKey]) -> None:
+        await self._alerts.rearm(site, keys)
+
+    async def claim_alert_round(self, now: int, interval: int) -> bool:
+        """True for the one process that runs the periodic alert check due at `now` (seconds)."""
+        return await self._alerts.claim_round(now, interval)
+
+    # -- users, personal API tokens and share links (users.py, share_links.py) ------------------
+
+    async def add_user(self, name: str, role: str, password_hash: str) -> User | None:
+        """The new user, or None if the name is taken."""
+        return await self._users.add(name, role, password_hash)
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._users.get(user_id)
+
+    async def user_named(self, name: str) -> User | None:
+        return await self._users.named(name)
+
+    async def list_users(self) -> list[User]:
+        return await self._users.all()
+
+    async def remove_user(self, user_id: str) -> bool:
+        return await self._users.remove(user_id)
+
+    async def set_user_password(self, user_id: str, password_hash: str) -> None:
+        """Also ends every session of the user (a new generation)."""
+        await self._users.set_password(user_id, password_hash)
+
+    async def end_user_sessions(self, user_id: str) -> None:
+        await self._users.new_generation(user_id)
+
+    async def add_api_token(self, user_id: str, name: str, digest: str) -> ApiToken:
+        return await self._users.add_token(user_id, name, digest)
+
+    async def api_tokens(self, user_id: str) -> list[ApiToken]:
+        return await self._users.tokens(user_id)
+
+    async def revoke_api_token(self, user_id: str, token_id: str) -> bool:
+        return await self._users.revoke_token(user_id, token_id)
+
+    async def api_token_user(self, digest: str) -> tuple[User, ApiToken] | None:
+        return await self._users.by_token(digest)
+
+    async def api_token_used(self, token_id: str, now: int) -> None:
+        await self._users.token_used(token_id, now)
+
+    async def add_share_link(
+        self, site: str, label: str, digest: str, password_hash: str, expires_at: int
+    ) -> ShareLink:
+        return await self._share_links.add(site, label, digest, password_hash, expires_at)
+
+    async def share_links(self, site: str) -> list[ShareLink]:
+        return await self._share_links.of_site(site)
+
+    async def share_link(self, digest: str) -> ShareLink | None:
+        return await self._share_links.by_digest(digest)
+
+    async def revoke_share_link(self, site: str, link_id: str) -> bool:
+        return await self._share_links.revoke(site, link_id)

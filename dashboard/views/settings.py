@@ -4,6 +4,7 @@ PUT), and the two things the settings page shows beside them: whether events arr
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from ctrlens.collector.events import KINDS
 from ctrlens.collector.storage import Site, Storage
 from ctrlens.dashboard import query
 from ctrlens.dashboard.auth import check_csrf
+from ctrlens.dashboard.experiment_settings import check_goal, experiment_of
 from ctrlens.dashboard.negotiation import Rendering
 from ctrlens.dashboard.pages import Answer, Table, page, site_chrome
 from ctrlens.dashboard.site_settings import (
@@ -26,9 +28,19 @@ from ctrlens.dashboard.site_settings import (
     site_timezone,
     timezones,
 )
+from ctrlens.dashboard.views.alerts import alerts_context
+from ctrlens.dashboard.views.share import share_context
 
 LIVE_MINUTES = 5
 SAMPLES_SHOWN = 5
+#: The install tag's address when neither public_url nor a local request tells the real one.
+PLACEHOLDER_URL = "https://YOUR-CTRLENS-HOST"
+PLACEHOLDER_HINT = (
+    "Set public_url (CTRLENS_PUBLIC_URL) to the address browsers reach ctrlens at, "
+    "e.g. https://stats.shop.example, and this tag shows it."
+)
+# Host headers believed without public_url: a browser on this machine (`ctrlens demo`, a trial).
+_LOCAL_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?")
 
 
 @page("settings.html")
@@ -43,6 +55,9 @@ async def settings(request: Request, rendering: Rendering) -> Answer:
         form = await check_csrf(request)
         try:
             changes = form_changes(form)
+            experiment = changes.get("experiment")
+            if isinstance(experiment, dict) and experiment.get("metric") == "conversions_per_impression":
+                experiment["goal"] = form.get("experiment_goal", "").strip() or None
             site = await _save(request, site, changes)
         except CtrlensError as exc:
             if rendering != "html":
@@ -51,7 +66,8 @@ async def settings(request: Request, rendering: Rendering) -> Answer:
             error = exc.message
         else:
             form = None
-    data = settings_json(site, request.app.state.config.retention_days, collector_url(request))
+    url = collector_url(request)
+    data = settings_json(site, request.app.state.config.retention_days, url)
     answer = Answer(data, status=400 if error else 200)
     if rendering == "html":
         if request.method == "POST" and error is None:
@@ -60,6 +76,7 @@ async def settings(request: Request, rendering: Rendering) -> Answer:
         answer.context = {
             **site_chrome(request, site, query.site_period(request, site), "settings"),
             "settings": data,
+            "install_hint": PLACEHOLDER_HINT if url == PLACEHOLDER_URL else None,
             "timezones": timezones(),
             "error": error,
             "form": form,
@@ -67,7 +84,12 @@ async def settings(request: Request, rendering: Rendering) -> Answer:
             "dropped": await storage.rejection_counts(site.key),
             "samples": await storage.rejected_samples(site.key, limit=SAMPLES_SHOWN),
             "kinds": KINDS,
+            "goals": [goal.name for goal in await storage.goals(site.key)],
             "live": await live_status(storage, site),
+            **await share_context(storage, site.key),
+            # The Alerts section (views/alerts.py has its form and API).
+            "alerts": await alerts_context(request, site),
+            "alerts_note": request.query_params.get("alerts"),
         }
     return answer
 
@@ -81,13 +103,30 @@ async def _json_body(request: Request) -> Any:
 
 async def _save(request: Request, site: Site, changes: Any) -> Site:
     name, origins, changed = apply_changes(site, changes)
+    if isinstance(changes, dict) and changes.get("experiment"):
+        # An experiment's goal must exist (experiment_settings.py): that takes the site's goals.
+        goals = [goal.name for goal in await request.app.state.storage.goals(site.key)]
+        try:
+            check_goal(experiment_of(changed), goals)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
     site = await request.app.state.storage.update_site(site.key, name=name, origins=origins, settings=changed)
     request.app.state.collector.forget_site(site.key)
     return site
 
 
 def collector_url(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
+    """Where pages load ctr.js from: public_url, else this request's own address if it is a local
+    one, else a placeholder. Never any other Host header: a client writes what it likes there, and
+    a copied tag would send a site's visitors to that host (docs/design.md §6)."""
+    public_url: str | None = request.app.state.config.public_url
+    if public_url:
+        return public_url
+    host = request.headers.get("host", "")
+    if _LOCAL_HOST.fullmatch(host):
+        # https when a trusted proxy says so (DashboardMiddleware).
+        return f"{request.url.scheme}://{host}"
+    return PLACEHOLDER_URL
 
 
 async def live_status(storage: Storage, site: Site) -> dict[str, Any]:

@@ -49,6 +49,10 @@ def _method_json(experiment: Experiment, period: Period) -> dict[str, Any]:
         "inference": experiment.inference,
         "correction": experiment.correction,
         "smallest_effect": experiment.smallest_effect,
+        # Which rate the arms are compared on: `*_clicks`/`*_ctr` hold the goal's conversions and
+        # their rate per impression under conversions_per_impression (experiments.py).
+        "metric": experiment.metric,
+        "goal": experiment.goal,
         "experiment": experiment.to_json(),
         # Visitor-days are UTC days: a site in another zone is read over the UTC days its period overlaps.
         "day_from_utc": period.day_from,
@@ -77,6 +81,8 @@ async def variants(request: Request, rendering: Rendering) -> Answer:
             "correction_name": CORRECTION_NAMES[experiment.correction],
             "utc_days": period.tz != "UTC",
             "decisions": DECISION_LABELS,
+            "outcome_name": "Conversions" if experiment.goal else "Clicks",
+            "rate_name": "Conversions per impression" if experiment.goal else "CTR",
         }
     return answer
 
