@@ -63,6 +63,13 @@ case "$cmd" in
     ensure_venv test
     ensure_chromium
     ensure_postgres
+    # Two workers, one test file each at a time (module fixtures start one server per file): most
+    # tests wait on a server or a browser, so two cores run the suite in about two thirds of the
+    # time. CTRLENS_TEST_WORKERS=0 runs it in one process.
+    workers=${CTRLENS_TEST_WORKERS:-2}
+    if [ "$workers" != 0 ]; then
+      set -- -n "$workers" --dist loadfile "$@"
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)
