@@ -239,3 +239,16 @@ async def test_an_upgraded_database_fills_segments_from_the_page_views_it_holds(
         assert by_element(await storage.segment_cells("shop", DAY + 1, DAY + 1, news))["hero"] == (1, 1, 1)
     finally:
         await storage.close()
+
+
+def test_a_filtered_overview_of_a_site_with_goals_shows_no_conversions_card(server: Server) -> None:
+    key = server.new_site([ORIGIN])
+    r = server.client.post(f"/api/sites/{key}/goals", json={"name": "signup"}, headers=server.auth)
+    assert r.status_code == 201, r.text
+    view(server, key, SPRING, ["hero"], ["hero"], variant="A")
+    plain = server.client.get(f"/sites/{key}", headers=server.auth)
+    assert plain.status_code == 200 and 'data-figure="conversions"' in plain.text
+    # The funnel is not kept per campaign: the card goes, the page still answers.
+    page = server.client.get(f"/sites/{key}", params={"campaign": "spring sale"}, headers=server.auth)
+    assert page.status_code == 200, page.text
+    assert 'data-figure="conversions"' not in page.text and 'data-figure="impressions"' in page.text
