@@ -380,3 +380,28 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_context_args, "user_agent": BROWSER_UA}
+
+
+def sign_in(page: Any, server: Server, path: str) -> None:
+    """Open `path` in a browser page, get sent to the sign-in form, sign in with the admin token
+    and land back on `path`."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}{path}")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.fill("#token", server.token)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(re.escape(path.split("?")[0])))
+
+
+def add_user(server: Server, password: str, role: str = "viewer") -> str:
+    """A named user made with `ctrlens user add`, as an admin would; returns the name."""
+    name = f"{role}-" + uuid.uuid4().hex[:6]
+    r = subprocess.run(
+        [*CTRLENS, "user", "add", name, "--role", role, "--password-stdin", "--db", server.db],
+        input=password + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return name

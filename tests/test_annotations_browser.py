@@ -12,17 +12,9 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from dashboard_seed import new_seeder
-from harness import Server
+from harness import Server, sign_in
 
 HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
-
-
-def sign_in(page: Page, server: Server, path: str) -> None:
-    page.goto(f"{server.url}{path}")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.fill("#token", server.token)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(re.escape(path.split("?")[0])))
 
 
 def serious_violations(page: Page) -> list[str]:

@@ -4,8 +4,6 @@ functions, then the page as a user sees it in Chromium."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -21,6 +19,7 @@ from ctrlens.dashboard.charts import (
 )
 from ctrlens.dashboard.ratings import Thresholds
 from dashboard_seed import new_seeder
+from harness import sign_in
 
 
 def point(ctr: float | None, low: float | None = None, high: float | None = None) -> dict:
@@ -82,14 +81,6 @@ def test_the_last_x_label_ends_inside_the_chart():
 
 
 # -- In the browser ------------------------------------------------------------------------------
-
-def sign_in(page: Page, server, path: str) -> None:
-    page.goto(f"{server.url}{path}")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.fill("#token", server.token)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(re.escape(path.split("?")[0])))
-
 
 def test_a_100_percent_ctr_chart_ends_at_100_percent(server, page: Page):
     seeder = new_seeder(server)

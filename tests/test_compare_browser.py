@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard_seed import new_seeder
-from harness import Databases, Server
+from harness import Databases, Server, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +26,6 @@ def dated(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
     clock.write_text("")
     yield srv, s.site
     srv.stop()
-
-
-def sign_in(page: Page, server: Server, path: str) -> None:
-    page.goto(f"{server.url}{path}")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.fill("#token", server.token)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(re.escape(path.split("?")[0])))
 
 
 def test_a_custom_comparison_changes_the_url_and_every_vs_figure(dated: tuple[Server, str], page: Page) -> None:

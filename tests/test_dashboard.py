@@ -13,14 +13,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from dashboard_seed import Seen, new_seeder, shop
-
-
-def sign_in(page: Page, server, path: str) -> None:
-    page.goto(f"{server.url}{path}")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.fill("#token", server.token)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(re.escape(path.split("?")[0])))
+from harness import sign_in
 
 
 @pytest.fixture

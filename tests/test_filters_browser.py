@@ -11,15 +11,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 from test_filters import FALL, SPRING, view
 
-from harness import Server
-
-
-def sign_in(page: Page, server: Server, path: str) -> None:
-    page.goto(f"{server.url}{path}")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.fill("#token", server.token)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(re.escape(path.split("?")[0])))
+from harness import Server, sign_in
 
 
 @pytest.fixture

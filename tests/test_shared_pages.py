@@ -6,7 +6,6 @@ admin still gets them. Both backends."""
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from urllib.parse import urljoin, urlsplit
 
@@ -14,7 +13,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from dashboard_seed import Seen, new_seeder
-from harness import BROWSER_UA, CTRLENS, ROOT, Server
+from harness import BROWSER_UA, Server, add_user
 
 PASSWORD = "viewer password 1"
 #: Every URL a page names: links, form targets, stylesheets and scripts.
@@ -28,13 +27,7 @@ SELECTOR = "a[href], form[action], link[href], script[src]"
 
 
 def _viewer(server: Server) -> str:
-    name = "viewer-" + uuid.uuid4().hex[:6]
-    r = subprocess.run(
-        [*CTRLENS, "user", "add", name, "--role", "viewer", "--password-stdin", "--db", server.db],
-        input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )
-    assert r.returncode == 0, r.stderr
-    return name
+    return add_user(server, PASSWORD)
 
 
 def _seed(server: Server) -> str:

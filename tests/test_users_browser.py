@@ -4,26 +4,18 @@ cannot reach the settings; a share link opens the overview and its links stay in
 from __future__ import annotations
 
 import re
-import subprocess
-import uuid
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
 from dashboard_seed import Seen, new_seeder
-from harness import CTRLENS, ROOT, Server
+from harness import Server, add_user
 
 PASSWORD = "viewer password 1"
 
 
 def _viewer(server: Server) -> str:
-    name = "viewer-" + uuid.uuid4().hex[:6]
-    r = subprocess.run(
-        [*CTRLENS, "user", "add", name, "--role", "viewer", "--password-stdin", "--db", server.db],
-        input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )
-    assert r.returncode == 0, r.stderr
-    return name
+    return add_user(server, PASSWORD)
 
 
 def test_a_viewer_signs_in_and_cannot_reach_the_settings(page: Page, server: Server) -> None:
