@@ -62,7 +62,7 @@ class Alert:
     key: AlertKey
     headline: str
     text: str
-    path: str  # a dashboard path, made absolute with `public_url` when there is one
+    path: str  # a dashboard path, made absolute with config `public_url` (no trailing slash) when set
 
     @property
     def condition(self) -> str:
@@ -247,13 +247,6 @@ def digest_of(site: Site, group: list[tuple[Alert, AlertRecord]], public_url: st
     )
 
 
-def public_url(config: Config) -> str | None:
-    # `public_url` is the address people reach the dashboard at (docs/design.md §4): links in
-    # alerts are absolute with it, relative without.
-    value: str | None = getattr(config, "public_url", None)
-    return value.rstrip("/") if value else None
-
-
 async def check_site(
     storage: Storage, site: Site, sender: Sender, now_ms: int, link_base: str | None
 ) -> Outcome:
@@ -321,7 +314,7 @@ async def check(storage: Storage, config: Config, site_key: str | None = None) -
     outcomes = []
     for site in sites:
         try:
-            outcomes.append(await check_site(storage, site, sender, now_ms, public_url(config)))
+            outcomes.append(await check_site(storage, site, sender, now_ms, config.public_url))
         except Exception:  # one site's failure must not stop the others' alerts
             log.exception("alert check of site %s failed", site.key)
             outcomes.append(Outcome(site.key, failures=["the check failed; see the server log"]))
@@ -346,7 +339,7 @@ async def send_test(storage: Storage, site: Site, config: Config) -> dict[str, s
     """A test message to each of the site's channels: {channel: "sent" or why it failed}."""
     sender = Sender(config)
     channels = await storage.alert_channels(site.key)
-    link = f"{public_url(config) or ''}/sites/{quote(site.key, safe='')}/settings#alerts"
+    link = f"{config.public_url or ''}/sites/{quote(site.key, safe='')}/settings#alerts"
     message = Message(
         subject=f"[ctrlens] {site.name}: test alert",
         text=(

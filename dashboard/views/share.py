@@ -43,8 +43,7 @@ from ctrlens.dashboard.users import MAX_PASSWORD, password_matches
 def _link_url(request: Request, token: str) -> str:
     """public_url when set (docs/design.md §6); else the address the admin's own browser used,
     which is shown to that admin only, once."""
-    public_url: str | None = request.app.state.config.public_url
-    base = public_url.rstrip("/") if public_url else f"{request.url.scheme}://{request.url.netloc}"
+    base = request.app.state.config.public_url or f"{request.url.scheme}://{request.url.netloc}"
     return f"{base}{share_path(token)}"
 
 
