@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from ctrlens.collector.errors import InvalidRequest, NotFound
 from ctrlens.collector.storage import Site, Storage
 from ctrlens.dashboard.experiment_settings import Experiment
+from ctrlens.dashboard.funnel import choose_goal
 from ctrlens.dashboard.inference import Moments, adjust
 from ctrlens.dashboard.periods import MAX_DAYS, Period, parse_period
 from ctrlens.dashboard.site_settings import rating_settings, site_timezone
@@ -59,6 +60,21 @@ _RESULT_COLUMNS = tuple(
     for f in fields(Comparison)
     if not f.name.startswith(_ROLES) and f.name not in ("min_impressions", "alpha")
 )
+#: The metric beside the experiment's (`Judged.secondary`): for context, never the verdict.
+SECONDARY_COLUMNS = (
+    "secondary_metric",
+    "secondary_goal",
+    "control_secondary_count",
+    "control_secondary_rate",
+    "treatment_secondary_count",
+    "treatment_secondary_rate",
+    "secondary_lift_rel",
+    "secondary_diff_low",
+    "secondary_diff_high",
+    "secondary_p_value",
+    "metrics_disagree",
+    "secondary_sentence",
+)
 #: One comparison as a flat row (the variants table and every comparison's CSV), in this order.
 COMPARISON_COLUMNS = (
     "element",
@@ -69,6 +85,7 @@ COMPARISON_COLUMNS = (
     "metric",
     "goal",
     "sentence",
+    *SECONDARY_COLUMNS,
 )
 
 CORRECTION_NAMES = {"bh": "Benjamini–Hochberg", "holm": "Holm", "none": "no correction"}
@@ -128,6 +145,24 @@ def default_period(
     return Period(start, today, tz)
 
 
+def method_json(experiment: Experiment, period: Period) -> dict[str, Any]:
+    """How a report's comparisons were judged: the variants and compare answers, and `ctrlens report
+    --variants`, start with it."""
+    return {
+        "inference": experiment.inference,
+        "correction": experiment.correction,
+        "smallest_effect": experiment.smallest_effect,
+        # Which rate the arms are compared on: `*_clicks`/`*_ctr` hold the goal's conversions and
+        # their rate per impression under conversions_per_impression (this module's docstring).
+        "metric": experiment.metric,
+        "goal": experiment.goal,
+        "experiment": experiment.to_json(),
+        # Visitor-days are UTC days: a site in another zone is read over the UTC days its period overlaps.
+        "day_from_utc": period.day_from,
+        "day_to_utc": period.day_to,
+    }
+
+
 async def experiment_period(
     storage: Storage, site: Site, experiment: Experiment, params: dict[str, str]
 ) -> Period:
@@ -138,40 +173,54 @@ async def experiment_period(
 
 
 class _Arms:
-    """Per element: moments and page views per variant, its kind and the pages it appeared on."""
+    """Per element: moments and page views per variant, its kind and the pages it appeared on.
+
+    `moments` hold the experiment's metric (clicks, or the goal's conversions, per impression);
+    `secondary` the other one when the site has a goal: the page shows both, because a variant
+    can lift CTR and lower conversions (docs/design.md §4 "Variant verdicts")."""
 
     def __init__(
         self,
-        cells: list[dict[str, Any]],
+        pages: Sequence[tuple[str, str, str]],
         pageviews: dict[tuple[str, str], int],
-        moments: list[Any],
+        moments: Sequence[Any],
         experiment: Experiment,
         days_so_far: float,
         goal_moments: Sequence[Any] = (),
+        goal: str | None = None,
     ) -> None:
         self.pageviews = pageviews
         self.experiment = experiment
         self.days_so_far = days_so_far
         self.moments: dict[str, dict[str, Moments]] = defaultdict(dict)
+        self.secondary: dict[str, dict[str, Moments]] = defaultdict(dict)
         self.pages: dict[str, set[str]] = defaultdict(set)
-        self._arms: dict[tuple[str, str], Arm] = {}
+        self._arms: dict[tuple[str, str, bool], Arm] = {}
         self.kinds: dict[str, str] = {}
-        for c in cells:
-            self.pages[c["element"]].add(c["page"])
-            self.kinds[c["element"]] = c["kind"]
+        for element, page, kind in pages:
+            self.pages[element].add(page)
+            self.kinds[element] = kind
+        on_goal = experiment.metric == "conversions_per_impression"
+        #: The metric beside the experiment's: CTR, or a goal's conversions per impression.
+        self.secondary_metric = "ctr" if on_goal else "conversions_per_impression" if goal else None
+        self.secondary_goal = None if on_goal else goal
         by_goal = {(g.element, g.variant): g for g in goal_moments}
         for m in moments:
-            if experiment.metric == "conversions_per_impression":
+            clicks = Moments(
+                m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products
+            )
+            converted = None
+            if goal is not None:
                 # Conversions over the same impressions: K, ΣK², ΣN·K in place of C, ΣC², ΣN·C.
                 g = by_goal.get((m.element, m.variant))
                 successes = (g.conversions, g.conversions_sq, g.cross_products) if g else (0, 0, 0)
-                self.moments[m.element][m.variant] = Moments(
+                converted = Moments(
                     m.clusters, m.impressions, successes[0], m.impressions_sq, successes[1], successes[2]
                 )
-                continue
-            self.moments[m.element][m.variant] = Moments(
-                m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products
-            )
+            primary, other = (converted, clicks) if on_goal else (clicks, converted)
+            self.moments[m.element][m.variant] = primary if primary is not None else clicks
+            if other is not None:
+                self.secondary[m.element][m.variant] = other
 
     def elements(self) -> list[str]:
         return sorted(self.moments)
@@ -190,11 +239,12 @@ class _Arms:
                 return name
         return variants[0]
 
-    def arm(self, element: str, variant: str) -> Arm:
-        arm = self._arms.get((element, variant))
+    def arm(self, element: str, variant: str, secondary: bool = False) -> Arm:
+        arm = self._arms.get((element, variant, secondary))
         if arm is None:
             views = sum(self.pageviews.get((variant, page), 0) for page in self.pages[element])
-            arm = self._arms[(element, variant)] = Arm(self.moments[element][variant], views)
+            moments = (self.secondary if secondary else self.moments)[element][variant]
+            arm = self._arms[(element, variant, secondary)] = Arm(moments, views)
         return arm
 
 
@@ -202,24 +252,27 @@ async def _arms(
     storage: Storage, site: Site, period: Period, experiment: Experiment, element: str | None = None
 ) -> _Arms:
     day_from, day_to = experiment_days(period)
-    hour_from, hour_to = day_from * DAY, (day_to + 1) * DAY
-    cells, pageviews, moments, first_day = await asyncio.gather(
-        storage.element_cells(site.key, hour_from, hour_to, element=element),
+    pages, pageviews, moments, first_day, goals = await asyncio.gather(
+        storage.element_pages(site.key, day_from, day_to, element=element),
         storage.experiment_pageviews(site.key, day_from, day_to),
         storage.variant_moments(site.key, day_from, day_to, element=element),
         storage.first_moments_day(site.key),
+        storage.goals(site.key),
     )
+    # The experiment's goal, else (for the conversions shown beside CTR) the site's first goal.
+    if experiment.metric == "conversions_per_impression":
+        goal = experiment.goal
+    else:
+        goal = experiment.goal or choose_goal(None, [g for g in goals if g.defined])
     goal_moments: Sequence[Any] = ()
-    if experiment.metric == "conversions_per_impression" and experiment.goal is not None:
-        goal_moments = await storage.variant_goal_moments(
-            site.key, experiment.goal, day_from, day_to, element=element
-        )
+    if goal is not None:
+        goal_moments = await storage.variant_goal_moments(site.key, goal, day_from, day_to, element=element)
     # Days of traffic behind the counts: from the first day with data (or the period's start) to
     # today (or the period's end), for the days-to-a-decision projection.
     today = int(time.time()) // DAY
     start = max(day_from, first_day if first_day is not None else day_from)
     days_so_far = float(max(0, min(day_to, today) - start + 1))
-    return _Arms(cells, pageviews, moments, experiment, days_so_far, goal_moments)
+    return _Arms(pages, pageviews, moments, experiment, days_so_far, goal_moments, goal)
 
 
 @dataclass(frozen=True)
@@ -240,25 +293,50 @@ def _pairs(arms: _Arms, control: str | None) -> list[Pair]:
     return pairs
 
 
-def _judge(site: Site, arms: _Arms, pairs: list[Pair], experiment: Experiment) -> list[Comparison]:
-    """Each pair compared, with its p-value adjusted across all of them."""
-    _, min_impressions = rating_settings(site)
-    tests = [
-        difference_test(
-            arms.arm(pair.element, pair.control),
-            arms.arm(pair.element, pair.treatment),
-            experiment.smallest_effect,
-            experiment.inference,
-        )
-        for pair in pairs
-    ]
-    adjusted = adjust([t.p_value for t in tests], experiment.correction)
+class Judged:
+    """Every comparison of a report, tested and adjusted together (the correction's family is
+    all of them, however many a page shows), busiest first; the full comparison, its row and
+    sentence are made only for the rows asked for."""
 
-    def one(pair: Pair, test: DifferenceTest, p_adjusted: float) -> Comparison:
+    def __init__(self, site: Site, arms: _Arms, pairs: list[Pair], experiment: Experiment) -> None:
+        self.site, self.arms, self.experiment = site, arms, experiment
+        self.min_impressions = rating_settings(site)[1]
+        tests = [
+            difference_test(
+                arms.arm(pair.element, pair.control),
+                arms.arm(pair.element, pair.treatment),
+                experiment.smallest_effect,
+                experiment.inference,
+            )
+            for pair in pairs
+        ]
+        adjusted = adjust([t.p_value for t in tests], experiment.correction)
+
+        def traffic(i: int) -> tuple[int, str, str]:
+            pair = pairs[i]
+            seen = arms.arm(pair.element, pair.control).impressions
+            seen += arms.arm(pair.element, pair.treatment).impressions
+            return (-seen, pair.element, pair.treatment)
+
+        # The elements with the most traffic first: their verdicts matter most and settle first.
+        order = sorted(range(len(pairs)), key=traffic)
+        self.pairs = [pairs[i] for i in order]
+        self._tests = {pairs[i]: (tests[i], adjusted[i]) for i in order}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def arm_names(self) -> list[str]:
+        """Every variant in a comparison, A to Z: the control picker's choices."""
+        return sorted({name for pair in self.pairs for name in (pair.control, pair.treatment)})
+
+    def comparison(self, pair: Pair) -> Comparison:
+        test, p_adjusted = self._tests[pair]
+        experiment, arms = self.experiment, self.arms
         return compare(
             arms.arm(pair.element, pair.control),
             arms.arm(pair.element, pair.treatment),
-            min_impressions,
+            self.min_impressions,
             expected_share_b=experiment.treatment_share(pair.control, pair.treatment),
             smallest_effect=experiment.smallest_effect,
             inference_name=experiment.inference,
@@ -268,24 +346,60 @@ def _judge(site: Site, arms: _Arms, pairs: list[Pair], experiment: Experiment) -
             test=test,
         )
 
-    return [one(pair, t, p) for pair, t, p in zip(pairs, tests, adjusted, strict=True)]
+    def secondary(self, pair: Pair) -> dict[str, Any]:
+        """The other metric of the pair (CTR, or conversions per impression), for context: its
+        rates, relative lift and interval of the difference, unadjusted and never the verdict."""
+        arms = self.arms
+        if arms.secondary_metric is None or pair.element not in arms.secondary:
+            return dict.fromkeys(SECONDARY_COLUMNS) | {"secondary_metric": arms.secondary_metric}
+        control = arms.arm(pair.element, pair.control, secondary=True)
+        treatment = arms.arm(pair.element, pair.treatment, secondary=True)
+        test = difference_test(control, treatment, self.experiment.smallest_effect, self.experiment.inference)
+        primary = arms.arm(pair.element, pair.treatment).ctr - arms.arm(pair.element, pair.control).ctr
+        # The other metric's interval lies wholly on the other side of zero from the primary lift.
+        disagree = (primary > 0 and test.high < 0) or (primary < 0 and test.low > 0)
+        return {
+            "secondary_metric": arms.secondary_metric,
+            "secondary_goal": arms.secondary_goal,
+            "control_secondary_count": control.clicks,
+            "control_secondary_rate": control.ctr,
+            "treatment_secondary_count": treatment.clicks,
+            "treatment_secondary_rate": treatment.ctr,
+            "secondary_lift_rel": test.difference / control.ctr if control.ctr > 0 else None,
+            "secondary_diff_low": test.low,
+            "secondary_diff_high": test.high,
+            "secondary_p_value": test.p_value,
+            "metrics_disagree": disagree,
+            "secondary_sentence": _secondary_sentence(
+                arms.secondary_metric, arms.secondary_goal, self.experiment, pair, primary, test, disagree
+            ),
+        }
+
+    def row(self, pair: Pair, c: Comparison | None = None) -> dict[str, Any]:
+        c = c or self.comparison(pair)
+        row = flat(pair.element, self.arms.kinds.get(pair.element, ""), pair.control, pair.treatment, c,
+                   self.experiment)
+        row.update(self.secondary(pair))
+        return row
+
+    def rows(self, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        end = len(self.pairs) if limit is None else offset + limit
+        return [self.row(pair) for pair in self.pairs[offset:end]]
+
+
+async def judged_report(
+    storage: Storage, site: Site, period: Period, experiment: Experiment, control: str | None = None
+) -> Judged:
+    """Every element seen in two or more variants: each treatment against the control."""
+    arms = await _arms(storage, site, period, experiment)
+    return Judged(site, arms, _pairs(arms, control), experiment)
 
 
 async def variant_report(
     storage: Storage, site: Site, period: Period, experiment: Experiment, control: str | None = None
 ) -> list[dict[str, Any]]:
     """Every element seen in two or more variants: one row per treatment against the control."""
-    arms = await _arms(storage, site, period, experiment)
-    pairs = _pairs(arms, control)
-    rows = [
-        flat(pair.element, arms.kinds.get(pair.element, ""), pair.control, pair.treatment, c, experiment)
-        for pair, c in zip(pairs, _judge(site, arms, pairs, experiment), strict=True)
-    ]
-    # The elements with the most traffic first: their verdicts matter most and settle first.
-    rows.sort(
-        key=lambda r: (-(r["control_impressions"] + r["treatment_impressions"]), r["element"], r["treatment"])
-    )
-    return rows
+    return (await judged_report(storage, site, period, experiment, control)).rows()
 
 
 async def comparison(
@@ -321,13 +435,12 @@ async def comparison(
     wanted = Pair(element, control, treatment)
     if wanted not in pairs:
         pairs.append(wanted)
-    judged = dict(zip(pairs, _judge(site, arms, pairs, experiment), strict=True))
-    c = judged[wanted]
-    kind = arms.kinds.get(element, "")
-    row = flat(element, kind, control, treatment, c, experiment)
+    judged = Judged(site, arms, pairs, experiment)
+    c = judged.comparison(wanted)
+    row = judged.row(wanted, c)
     return {
         "element": element,
-        "kind": kind,
+        "kind": row["kind"],
         "control_variant": control,
         "treatment_variant": treatment,
         "variants": variants,
@@ -335,6 +448,7 @@ async def comparison(
         "metric": experiment.metric,
         "goal": experiment.goal,
         **c.to_dict(),
+        "secondary": {k: row[k] for k in SECONDARY_COLUMNS},
         "sentence": row["sentence"],
     }, row
 
@@ -473,6 +587,30 @@ def _advice(c: Comparison, control_name: str, t: str) -> str:
         f"Keep the test running: about {days:,} more day{'s' if days != 1 else ''} at the current "
         f"traffic to tell a {effect} difference from none."
     )
+
+
+def _secondary_sentence(
+    metric: str, goal: str | None, experiment: Experiment, pair: Pair, primary: float,
+    test: DifferenceTest, disagree: bool,
+) -> str:
+    """The other metric in words, and a warning when it goes the other way."""
+    other = "clicks" if metric == "ctr" else f"{goal} conversions"
+    mine = _outcomes(experiment).plural
+    t, control = variant_label(pair.treatment), variant_label(pair.control)
+    interval = f"{_points(test.low)} to {_points(test.high)} points"
+    if disagree:
+        more, fewer = ("more", "fewer") if primary > 0 else ("fewer", "more")
+        return (
+            f"Careful: {t} gets {more} {mine} per impression than {control}, but {fewer} {other} "
+            f"per impression ({interval}): check which of the two the business needs before acting."
+        )
+    return f"{other.capitalize()} per impression, {t} minus {control}: {interval}."
+
+
+def _points(difference: float) -> str:
+    """A difference of two rates in percentage points, signed, with a true minus: "−2.1"."""
+    text = f"{abs(difference) * 100:.1f}"
+    return text if text == "0.0" else ("+" if difference > 0 else "−") + text
 
 
 def _p_text(p: float) -> str:

@@ -17,7 +17,7 @@ from ctrlens.dashboard.breakdowns import BREAKDOWN_COLUMNS, DIMENSIONS
 from ctrlens.dashboard.comparison import COMPARES
 from ctrlens.dashboard.diagnosis import DIAGNOSES
 from ctrlens.dashboard.experiment_settings import METRICS
-from ctrlens.dashboard.experiments import COMPARISON_COLUMNS
+from ctrlens.dashboard.experiments import COMPARISON_COLUMNS, SECONDARY_COLUMNS
 from ctrlens.dashboard.inference import CORRECTIONS
 from ctrlens.dashboard.negotiation import RENDERINGS, Rendering
 from ctrlens.dashboard.pages import Answer, page
@@ -86,7 +86,34 @@ _FIELD_TYPES: dict[str, Any] = {
     },
     "goal": {"type": ["string", "null"], "description": "the goal of conversions_per_impression"},
     "p_value": {"type": "number", "description": "unadjusted; always valid unless fixed_horizon"},
-    "p_adjusted": {"type": "number", "description": "adjusted across the comparisons shown together"},
+    "p_adjusted": {"type": "number", "description": "adjusted across every comparison of the report, on "
+                   "every page of it"},
+    # The other metric beside the experiment's (docs/design.md §4): for context, never the verdict.
+    "secondary_metric": {
+        "type": ["string", "null"], "enum": ["ctr", "conversions_per_impression", None],
+        "description": "CTR under conversions_per_impression; a goal's conversions per impression under ctr "
+        "when the site has a goal; null otherwise (then every secondary_* field is null)",
+    },
+    "secondary_goal": {"type": ["string", "null"], "description": "the goal of the secondary metric"},
+    **{
+        name: {"type": ["integer", "null"], "description": "the secondary metric's successes"}
+        for name in ("control_secondary_count", "treatment_secondary_count")
+    },
+    **{
+        name: {"type": ["number", "null"]}
+        for name in ("control_secondary_rate", "treatment_secondary_rate", "secondary_lift_rel")
+    },
+    **{
+        name: {"type": ["number", "null"], "description": "95% interval of the secondary difference, "
+               "always valid unless fixed_horizon; not corrected for many comparisons"}
+        for name in ("secondary_diff_low", "secondary_diff_high")
+    },
+    "secondary_p_value": {"type": ["number", "null"], "description": "unadjusted"},
+    "metrics_disagree": {
+        "type": ["boolean", "null"],
+        "description": "the secondary interval lies wholly on the other side of zero from the primary lift",
+    },
+    "secondary_sentence": {"type": ["string", "null"]},
     "smallest_effect": {"type": "number", "description": "relative lift worth detecting (0.1 is 10%)"},
     "srm_warning": _BOOLEAN,
     "sentence": _STRING,
@@ -411,6 +438,12 @@ def _comparison() -> dict[str, Any]:
         **{k: _FIELD_TYPES[k] for k in _METHOD_FIELDS},
         min_impressions=_INTEGER,
         sentence=_STRING,
+        secondary={
+            "type": "object",
+            "description": "the other metric beside the experiment's, for context: the secondary_* fields "
+            "of ComparisonRow",
+            "properties": {k: _FIELD_TYPES[k] for k in SECONDARY_COLUMNS},
+        },
         **{n: _NUMBER for n in numbers},
     )
 
@@ -570,6 +603,10 @@ def document() -> dict[str, Any]:
                             description="default: the experiment's first variant, else the first A to Z",
                         ),
                         *_INFERENCE_PARAMS,
+                        _param("limit", type="integer", minimum=1, maximum=MAX_PAGE_ROWS,
+                               description="comparisons per page (default 25), busiest first; every "
+                               "p-value is adjusted across all of them, and CSV has every row"),
+                        _param("offset", type="integer", minimum=0, description="comparisons skipped"),
                         PAGE_FORMAT,
                     ],
                     "responses": _table("Variants", "one comparison per element and treatment", page=True),
@@ -879,7 +916,10 @@ def document() -> dict[str, Any]:
                     inference=_FIELD_TYPES["inference"],
                     correction=_FIELD_TYPES["correction"],
                     smallest_effect=_FIELD_TYPES["smallest_effect"],
-                    comparisons={"type": "array", "items": _ref("ComparisonRow")},
+                    comparisons={"type": "array", "items": _ref("ComparisonRow"), "description": "one page"},
+                    total_rows={"type": "integer", "description": "comparisons on every page"},
+                    limit={"type": "integer"},
+                    offset={"type": "integer"},
                 ),
                 "Comparison": _comparison(),
                 "AccountRow": _row((*ACCOUNT_COLUMNS, "conversions", "conversion_value")),

@@ -88,9 +88,9 @@ def filters(request: Request) -> Filters:
     )
 
 
-def paging(request: Request) -> tuple[int, int]:
-    """`limit` (1 to MAX_PAGE_ROWS, default PAGE_ROWS) and `offset` (from 0) of a table's rows."""
-    limit = _count(request, "limit", PAGE_ROWS)
+def paging(request: Request, default: int = PAGE_ROWS) -> tuple[int, int]:
+    """`limit` (1 to MAX_PAGE_ROWS, default `default`) and `offset` (from 0) of a table's rows."""
+    limit = _count(request, "limit", default)
     offset = _count(request, "offset", 0)
     if not 1 <= limit <= MAX_PAGE_ROWS:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_ROWS}")

@@ -1,4 +1,5 @@
-"""`ctrlens report SITE`: the overview table in the terminal (rich), or CSV / JSON for scripts.
+"""`ctrlens report SITE`: the overview table in the terminal (rich), or CSV / JSON for scripts;
+with `--variants`, the variants page's comparisons.
 
 The rows are the same `dashboard.reports.overview` rows the dashboard and
 `/api/sites/{site}/elements` show, so all three always agree.
@@ -20,11 +21,24 @@ from rich.text import Text
 
 from ctrlens.collector.errors import InvalidRequest, NotFound
 from ctrlens.collector.events import KINDS
-from ctrlens.collector.storage import Storage
+from ctrlens.collector.storage import Site, Storage
 from ctrlens.dashboard.diagnosis import DIAGNOSIS_LABELS
-from ctrlens.dashboard.experiments import NO_VARIANT
+from ctrlens.dashboard.experiment_settings import experiment_of, with_choices
+from ctrlens.dashboard.experiments import (
+    COMPARISON_COLUMNS,
+    CORRECTION_NAMES,
+    DECISION_LABELS,
+    INFERENCE_NAMES,
+    NO_VARIANT,
+    experiment_period,
+    judged_report,
+    method_json,
+    variant_label,
+)
 from ctrlens.dashboard.export import csv_text
+from ctrlens.dashboard.inference import CORRECTIONS
 from ctrlens.dashboard.periods import DEFAULT_PRESET, PRESETS, parse_period
+from ctrlens.dashboard.query import variant_filter
 from ctrlens.dashboard.ratings import RATING_LABELS
 from ctrlens.dashboard.reports import (
     DEFAULT_SORT,
@@ -56,18 +70,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT[0])
     parser.add_argument("--goal", help="the goal of the conversion columns (default: the site's first goal)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
+    # The variants page in the terminal (docs/design.md §4 "Variant verdicts").
+    parser.add_argument("--variants", action="store_true",
+                        help="the experiment's comparisons (control against each treatment) instead of the "
+                        "elements; without --from/--to/--period, since the experiment's start")
+    parser.add_argument("--control", help="with --variants: the control variant (default: the experiment's)")
+    parser.add_argument("--inference", choices=("always_valid", "fixed_horizon"),
+                        help="with --variants: the test (default: the experiment setting)")
+    parser.add_argument("--correction", choices=CORRECTIONS,
+                        help="with --variants: the multiple-comparison correction (default: the setting)")
 
 
 def _percent(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def _change(row: dict[str, Any]) -> Text:
-    rel = row.get("change_rel")
+def _signed(rel: float | None, digits: int = 0) -> Text:
+    """A relative change with its sign, green up and red down; "–" when there is none."""
     if rel is None:
         return Text("–", style="dim")
     style = "green" if rel > 0 else "red" if rel < 0 else ""
-    return Text(f"{'+' if rel > 0 else '−' if rel < 0 else '±'}{abs(rel) * 100:.0f}%", style=style)
+    return Text(f"{'+' if rel > 0 else '−' if rel < 0 else '±'}{abs(rel) * 100:.{digits}f}%", style=style)
+
+
+def _change(row: dict[str, Any]) -> Text:
+    return _signed(row.get("change_rel"))
 
 
 @dataclass(frozen=True)
@@ -140,9 +167,9 @@ def _fit(columns: list[Column], natural: list[int], width: int) -> tuple[list[in
     return shown, [widths[i] for i in shown]
 
 
-def _table(payload: dict[str, Any], group: str, width: int) -> Table:
-    rows = [_cells(r, group) for r in payload["elements"]]
-    columns = _columns(group)
+def _table(
+    payload: dict[str, Any], columns: list[Column], rows: list[list[Text]], caption: str, width: int
+) -> Table:
     natural = [
         max([cell_len(c.header), *(cell_len(row[i].plain) for row in rows)]) for i, c in enumerate(columns)
     ]
@@ -150,7 +177,6 @@ def _table(payload: dict[str, Any], group: str, width: int) -> Table:
     # Every value reaches rich as Text or escaped, never as markup: a name like `[/bold]` would
     # otherwise stop the report, and `[link=…]` would print a disguised hyperlink (docs/design.md §6).
     title = escape(f"{payload['site']} · {payload['from']} – {payload['to']} ({payload['timezone']})")
-    caption = "? = tentative: the 95% interval reaches into another band"
     if len(shown) < len(columns):
         caption += f"; {len(columns) - len(shown)} columns left out at this width"
     table = Table(title=title, title_justify="left", caption_justify="left", caption=caption)
@@ -170,6 +196,8 @@ async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None 
     if site is None:
         raise NotFound(f"unknown site {args.site!r}; see ctrlens site list")
     params = {k: v for k, v in (("from", args.date_from), ("to", args.date_to), ("period", args.period)) if v}
+    if getattr(args, "variants", False):
+        return await _variants(storage, site, params, args, out)
     period = parse_period(params, site_timezone(site))
     result = await overview(
         storage, site, period, args.group, Filters(args.kind, args.variant, args.page),
@@ -189,10 +217,78 @@ async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None 
     else:
         # rich reads the terminal's width (COLUMNS, or 80 when the output is not a terminal).
         console = Console(file=out, highlight=False)
-        console.print(_table(payload, args.group, console.width))
+        rows = [_cells(r, args.group) for r in result.rows]
+        caption = "? = tentative: the 95% interval reaches into another band"
+        console.print(_table(payload, _columns(args.group), rows, caption, console.width))
     return 0
+
+
+async def _variants(
+    storage: Storage, site: Site, params: dict[str, str], args: argparse.Namespace, out: TextIO
+) -> int:
+    """The variants page's comparisons, every one of them, judged as the API judges them."""
+    experiment = with_choices(experiment_of(site.settings), args.inference, args.correction)
+    period = await experiment_period(storage, site, experiment, params)
+    control = variant_filter(args.control)
+    judged = await judged_report(storage, site, period, experiment, control)
+    rows = judged.rows()
+    payload = {
+        "site": site.key, **period_json(period), **method_json(experiment, period), "comparisons": rows,
+        "total_rows": len(rows),
+    }
+    if args.format == "json":
+        json.dump(payload, out, indent=2)
+        out.write("\n")
+    elif args.format == "csv":
+        out.write(csv_text(rows, COMPARISON_COLUMNS))
+    elif not rows:
+        out.write(f"No element of {site.key} was seen in two or more variants between {period.start} and "
+                  f"{period.end} ({period.tz}).\n")
+    else:
+        console = Console(file=out, highlight=False)
+        caption = (
+            f"{INFERENCE_NAMES[experiment.inference].capitalize()} test at 5%, visitor-days as units; "
+            f"p-values adjusted with {CORRECTION_NAMES[experiment.correction]} across all {len(rows)} "
+            "comparisons"
+        )
+        cells = [_comparison_cells(r) for r in rows]
+        console.print(_table(payload, _COMPARISON_COLUMNS, cells, caption, console.width))
+    return 0
+
+
+_COMPARISON_COLUMNS = [
+    Column("Element", 0, flexible=True), Column("Treatment vs control", 0, flexible=True),
+    Column("Impressions", 4, "right"), Column("Rate (control → treatment)", 0, "right"),
+    Column("Lift", 0, "right"), Column("Interval of the difference", 3, "right"),
+    Column("p adjusted", 2, "right"), Column("Verdict", 0), Column("Decision", 1),
+    Column("Beside it", 5, "right"),
+]
+
+
+def _comparison_cells(r: dict[str, Any]) -> list[Text]:
+    beside = "–"
+    if r["control_secondary_rate"] is not None:
+        beside = f"{'CTR' if r['secondary_metric'] == 'ctr' else 'conv./impr.'} "
+        beside += f"{_percent(r['control_secondary_rate'])} → {_percent(r['treatment_secondary_rate'])}"
+        beside += " (opposite way)" if r["metrics_disagree"] else ""
+    return [
+        Text(r["element"]),
+        Text(f"{variant_label(r['treatment'])} vs {variant_label(r['control'])}"),
+        Text(f"{r['control_impressions']:,} / {r['treatment_impressions']:,}"),
+        Text(f"{_percent(r['control_ctr'])} → {_percent(r['treatment_ctr'])}", style="bold"),
+        _signed(r["lift_rel"], 1),
+        Text(f"{r['diff_low'] * 100:+.2f} to {r['diff_high'] * 100:+.2f} pts"),
+        Text("<0.001" if r["p_adjusted"] < 0.001 else f"{r['p_adjusted']:.3f}"),
+        Text(r["verdict"]),
+        Text(DECISION_LABELS[r["decision"]]),
+        Text(beside, style="yellow" if r["metrics_disagree"] else ""),
+    ]
 
 
 def validate(args: argparse.Namespace) -> None:
     if args.period and (args.date_from or args.date_to):
         raise InvalidRequest("give either --period or --from/--to, not both")
+    if not getattr(args, "variants", False):
+        for name in ("control", "inference", "correction"):
+            if getattr(args, name, None):
+                raise InvalidRequest(f"--{name} goes with --variants")

@@ -240,8 +240,11 @@ def test_aa_experiments_are_rarely_declared_and_real_lifts_are_found(tmp_path: P
             assert r.status_code == 202, r.text
 
         def look(**params: str) -> dict[str, dict[str, Any]]:
+            # Every comparison on one page (the default shows 25); the family is all of them either way.
+            params = {**params, "limit": "500"}
             r = server.client.get(f"/api/sites/{site}/variants", params=params, headers=server.auth)
             assert r.status_code == 200, r.text
+            assert r.json()["total_rows"] == len(r.json()["comparisons"])
             return {row["element"]: row for row in r.json()["comparisons"]}
 
         methods = {
@@ -359,3 +362,56 @@ def test_page_names_its_method(server, correction: str):
     assert named in text
     fixed = server.client.get(f"/sites/{s.site}/variants", params={"inference": "fixed"}, headers=server.auth)
     assert "Fixed-horizon test" in fixed.text
+
+
+def test_the_variants_page_shows_one_page_of_comparisons_adjusted_across_all(server):
+    """30 elements in two variants: the page and its JSON show 25 comparisons at a time, busiest
+    first; every p-value is adjusted across all 30 on every page; the CSV has all 30."""
+    from dashboard_seed import Seen, new_seeder
+
+    s = new_seeder(server)
+    rng = random.Random(3)
+    elements = [f"cta-{i:02d}" for i in range(30)]
+    for visitor in range(60):
+        # Element i is on the page views of the first 31 + i visitors: the later ones are busier.
+        # On even elements B is clicked far more often: small p-values, whose adjustment depends on
+        # how many comparisons it spans.
+        variant = "AB"[visitor % 2]
+        rates = {("A", 0): 0.1, ("B", 0): 0.6}
+        seen = [
+            Seen(e, "cta", int(rng.random() < rates.get((variant, i % 2), 0.2)))
+            for i, e in enumerate(elements)
+            if visitor < 31 + i
+        ]
+        s.pageview(seen, variant=variant)
+
+    def get(**params: str) -> httpx.Response:
+        params = {"inference": "fixed", **params}
+        r = server.client.get(f"/api/sites/{s.site}/variants", params=params, headers=server.auth)
+        assert r.status_code == 200, r.text
+        return r
+
+    everything = get(limit="500").json()
+    adjusted = {row["element"]: row["p_adjusted"] for row in everything["comparisons"]}
+    assert len(adjusted) == 30 and everything["total_rows"] == 30
+    first, second = get().json(), get(offset="25").json()
+    assert (first["limit"], first["offset"], first["total_rows"], len(first["comparisons"])) == (25, 0, 30, 25)
+    assert (second["offset"], len(second["comparisons"])) == (25, 5)
+    shown = first["comparisons"] + second["comparisons"]
+    assert [row["element"] for row in shown] == [row["element"] for row in everything["comparisons"]]
+    assert shown[0]["element"] == "cta-29"  # the busiest first
+    # Adjusted across all 30, whatever the page: the same as with every row on one page.
+    assert {row["element"]: row["p_adjusted"] for row in shown} == adjusted
+    raw = sorted(row["p_value"] for row in shown)
+    assert raw != sorted(adjusted.values())  # Benjamini–Hochberg did adjust them
+    csv = get(format="csv").text.strip().splitlines()
+    assert len(csv) == 31
+    page = server.client.get(f"/sites/{s.site}/variants", headers=server.auth).text
+    text = " ".join(page.split())
+    assert page.count('class="card comparison"') == 25
+    assert "across all 30 comparisons of this report" in text and "1–25 of 30 comparisons" in text
+    assert "offset=25" in page
+    rest = server.client.get(f"/sites/{s.site}/variants", params={"offset": "25"}, headers=server.auth).text
+    assert rest.count('class="card comparison"') == 5
+    bad = server.client.get(f"/api/sites/{s.site}/variants", params={"limit": "0"}, headers=server.auth)
+    assert bad.status_code == 400 and "limit" in bad.text

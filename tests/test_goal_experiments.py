@@ -198,6 +198,7 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
     rng = random.Random(7)
     site = server.new_site([ORIGIN], min_impressions=20)
     sent: dict[str, tuple[list[int], list[int]]] = {"A": ([], []), "B": ([], [])}
+    clicks_sent: dict[str, list[int]] = {"A": [], "B": []}  # per visitor: page views with a click
 
     def post(user_agent: str, pageview: str, events: list[dict[str, Any]], variant: str) -> None:
         body = {"site": site, "pageview": pageview, "url": f"{ORIGIN}/", "variant": variant, "events": events}
@@ -207,7 +208,7 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
     for person in range(80):
         variant = "AB"[person % 2]
         user_agent = f"{BROWSER_UA} visitor/{person}"  # a visitor id of its own
-        impressions = conversions = 0
+        impressions = conversions = clicks = 0
         clicked = False
         for _ in range(rng.randint(1, 4)):
             pageview = uuid.uuid4().hex[:20]
@@ -216,6 +217,7 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
             if rng.random() < (0.3 if variant == "A" else 0.45):
                 events.append({"id": f"{pageview}-1", "type": "click", "element": "hero"})
                 clicked = True
+                clicks += 1
             post(user_agent, pageview, events, variant)
             if clicked and rng.random() < 0.6:  # a thank-you page after the click: credited to hero
                 thanks = uuid.uuid4().hex[:20]
@@ -223,6 +225,7 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
                 conversions += 1
         sent[variant][0].append(impressions)
         sent[variant][1].append(conversions)
+        clicks_sent[variant].append(clicks)
 
     url = f"/api/sites/{site}/settings"
     experiment = {"metric": "conversions_per_impression", "goal": "signup", "smallest_effect": SMALLEST_EFFECT,
@@ -255,6 +258,23 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
     assert c["diff_high"] == pytest.approx(d + half, abs=1e-6)
     assert "signup conversions per impression" in c["sentence"]
 
+    # CTR beside it, for context (docs/design.md §4): the same clustered variance and always-valid
+    # interval on the clicks, unadjusted.
+    second = c["secondary"]
+    (ca, cva), (cb, cvb) = (_reference(np.array(sent[v][0]), np.array(clicks_sent[v])) for v in "AB")
+    assert second["secondary_metric"] == "ctr" and second["secondary_goal"] is None
+    assert second["control_secondary_count"] == sum(clicks_sent["A"])
+    assert second["treatment_secondary_count"] == sum(clicks_sent["B"])
+    assert second["control_secondary_rate"] == pytest.approx(ca, abs=1e-6)
+    assert second["treatment_secondary_rate"] == pytest.approx(cb, abs=1e-6)
+    cd, cv = cb - ca, cva + cvb
+    ctau2 = (SMALLEST_EFFECT * (sum(clicks_sent["A"]) + sum(clicks_sent["B"]))
+             / (sum(sent["A"][0]) + sum(sent["B"][0]))) ** 2
+    chalf = math.sqrt(cv * (cv + ctau2) / ctau2 * (2 * math.log(1 / 0.05) + math.log((cv + ctau2) / cv)))
+    assert second["secondary_diff_low"] == pytest.approx(cd - chalf, abs=1e-6)
+    assert second["secondary_diff_high"] == pytest.approx(cd + chalf, abs=1e-6)
+    assert second["secondary_lift_rel"] == pytest.approx(cd / ca, abs=1e-6)
+
     # The variants page, its CSV and the compare agree, and say which metric they use.
     page = server.client.get(f"/sites/{site}/variants", headers=server.auth)
     assert page.status_code == 200
@@ -264,7 +284,53 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
     (row,) = rows["comparisons"]
     assert row["p_value"] == pytest.approx(c["p_value"], abs=1e-12) and row["metric"] == "conversions_per_impression"
     csv = server.client.get(f"/api/sites/{site}/variants", params={"format": "csv"}, headers=server.auth).text
-    assert csv.splitlines()[0].endswith("metric,goal,sentence")
+    assert "metric,goal,sentence,secondary_metric," in csv.splitlines()[0]
+    assert "<th class=\"num secondary\">CTR</th>" in page.text
+
+
+def test_a_variant_that_lifts_ctr_and_lowers_conversions_is_called_out(server: Server):
+    """docs/design.md §4: with CTR as the experiment's metric and a goal defined, the page shows
+    the goal's conversions per impression beside it, and says so when they go the other way."""
+    site = server.new_site([ORIGIN])
+    r = server.client.post(f"/api/sites/{site}/goals", json={"name": "signup"}, headers=server.auth)
+    assert r.status_code in (200, 201), r.text
+    rng = random.Random(7)
+
+    def post(user_agent: str, pageview: str, events: list[dict[str, Any]], variant: str) -> None:
+        body = {"site": site, "pageview": pageview, "url": f"{ORIGIN}/", "variant": variant, "events": events}
+        r = server.post(body, ORIGIN, user_agent=user_agent)
+        assert r.status_code == 202, r.text
+
+    for person in range(600):
+        variant = "AB"[person % 2]
+        user_agent = f"{BROWSER_UA} visitor/{person}"
+        pageview = uuid.uuid4().hex[:20]
+        events = [{"id": f"{pageview}-0", "type": "impression", "element": "hero", "kind": "cta"}]
+        # B: clicked twice as often, but its clickers hardly ever sign up.
+        if rng.random() < (0.2 if variant == "A" else 0.4):
+            events.append({"id": f"{pageview}-1", "type": "click", "element": "hero"})
+            if rng.random() < (0.8 if variant == "A" else 0.1):
+                thanks = uuid.uuid4().hex[:20]
+                post(user_agent, pageview, events, variant)
+                events = [{"id": f"{thanks}-0", "type": "conversion", "goal": "signup"}]
+                pageview = thanks
+        post(user_agent, pageview, events, variant)
+
+    # A bold change, judged as such: a smallest effect of 50% narrows the always-valid interval.
+    experiment = {"metric": "ctr", "smallest_effect": 0.5}
+    r = server.client.put(f"/api/sites/{site}/settings", json={"experiment": experiment}, headers=server.auth)
+    assert r.status_code == 200, r.text
+    data = server.client.get(f"/api/sites/{site}/variants", headers=server.auth).json()
+    (row,) = data["comparisons"]
+    assert row["metric"] == "ctr" and row["lift_abs"] > 0
+    assert (row["secondary_metric"], row["secondary_goal"]) == ("conversions_per_impression", "signup")
+    assert row["treatment_secondary_rate"] < row["control_secondary_rate"]
+    assert row["secondary_diff_high"] < 0 and row["metrics_disagree"] is True
+    assert row["secondary_sentence"].startswith("Careful: B gets more clicks per impression than A, but fewer")
+    page = server.client.get(f"/sites/{site}/variants", headers=server.auth)
+    assert page.status_code == 200
+    assert 'class="sentence warn metrics-disagree"' in page.text
+    assert "signup conversions per impression" in page.text and "opposite way" in page.text
 
 
 # -- the setting ----------------------------------------------------------------------------------

@@ -77,3 +77,37 @@ def test_report_errors_are_one_readable_line(server):
     assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
     out = report(server, s.site, "--period", "7d", "--from", "2024-01-01")
     assert out.returncode == 2 and "either --period or --from/--to" in out.stderr
+
+
+def test_report_variants_equal_the_api(server):
+    """`ctrlens report SITE --variants`: every comparison of the variants page, judged the same way
+    (docs/design.md §4), as JSON, CSV and a table."""
+    s = shop(server)
+    api = server.client.get(
+        f"/api/sites/{s.site}/variants", params={"correction": "holm", "limit": "500"}, headers=server.auth
+    ).json()
+    assert api["comparisons"]
+
+    out = report(server, s.site, "--variants", "--correction", "holm", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert (body["correction"], body["day_from_utc"], body["day_to_utc"]) == (
+        "holm", api["day_from_utc"], api["day_to_utc"]
+    )
+    assert body["comparisons"] == api["comparisons"]
+
+    out = report(server, s.site, "--variants", "--correction", "holm", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [(r["element"], r["treatment"], r["decision"]) for r in rows] == [
+        (r["element"], r["treatment"], r["decision"]) for r in api["comparisons"]
+    ]
+
+    out = report(server, s.site, "--variants")
+    assert out.returncode == 0, out.stderr
+    first = api["comparisons"][0]
+    line = next(line for line in out.stdout.splitlines() if first["element"] in line)
+    assert f"{first['treatment']} vs {first['control']}" in line
+    assert "Benjamini–Hochberg across all" in " ".join(out.stdout.split())
+
+    out = report(server, s.site, "--correction", "holm")
+    assert out.returncode != 0 and "--correction goes with --variants" in out.stderr

@@ -9,7 +9,6 @@ write connections run the bulk operations as sqlite_bulk.py builds them.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -97,7 +96,7 @@ class SQLiteDatabase:
         self._reader_count = readers
         self._writer: SQLiteConnection | None = None
         self._readers: list[SQLiteConnection] = []
-        self._next_reader: Iterable[SQLiteConnection] = iter(())
+        self._busy: dict[SQLiteConnection, int] = {}
         self._write_lock = asyncio.Lock()
         self._readers_lock = asyncio.Lock()
         self._batches: sqlite3.Connection | None = None
@@ -140,7 +139,7 @@ class SQLiteDatabase:
                 await conn.execute("PRAGMA query_only=ON")
                 readers.append(SQLiteConnection(conn))
             # Published only once complete: concurrent first requests must not see a half-made list.
-            self._next_reader = itertools.cycle(readers)
+            self._busy = dict.fromkeys(readers, 0)
             self._readers = readers
 
     @property
@@ -148,13 +147,17 @@ class SQLiteDatabase:
         assert self._writer is not None, "database is not open"
         return self._writer
 
-    async def _reader(self) -> SQLiteConnection:
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if not self._readers:
             await self._open_readers()
-        return next(iter(self._next_reader))
-
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return await (await self._reader()).fetch(sql, params)
+        # The reader with the fewest statements in flight: a page's reads run side by side
+        # (a long one does not hold a short one back behind it, as taking turns did).
+        reader = min(self._readers, key=self._busy.__getitem__)
+        self._busy[reader] += 1
+        try:
+            return await reader.fetch(sql, params)
+        finally:
+            self._busy[reader] -= 1
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         async with self.transaction() as tx:

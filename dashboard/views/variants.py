@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ctrlens.collector.errors import InvalidRequest
@@ -22,16 +23,19 @@ from ctrlens.dashboard.experiments import (
     INFERENCE_NAMES,
     comparison,
     experiment_period,
+    judged_report,
+    method_json,
     variant_label,
-    variant_report,
 )
 from ctrlens.dashboard.export import download_name
 from ctrlens.dashboard.inference import CORRECTIONS
 from ctrlens.dashboard.negotiation import Rendering
 from ctrlens.dashboard.pages import Answer, Table, page, site_chrome
-from ctrlens.dashboard.periods import Period
+from ctrlens.dashboard.paging import Paging
 from ctrlens.dashboard.reports import period_json
 
+#: Comparisons per page (`limit` overrides it): each is a card with its plot.
+PAGE_CARDS = 25
 #: `?inference=`: the JSON's names, and `fixed` for short.
 _INFERENCE_PARAMS = {
     "always_valid": "always_valid", "fixed_horizon": "fixed_horizon", "fixed": "fixed_horizon"
@@ -44,22 +48,6 @@ def _experiment(request: Request, settings: dict[str, Any]) -> Experiment:
     return with_choices(experiment_of(settings), _INFERENCE_PARAMS.get(inference or ""), correction)
 
 
-def _method_json(experiment: Experiment, period: Period) -> dict[str, Any]:
-    return {
-        "inference": experiment.inference,
-        "correction": experiment.correction,
-        "smallest_effect": experiment.smallest_effect,
-        # Which rate the arms are compared on: `*_clicks`/`*_ctr` hold the goal's conversions and
-        # their rate per impression under conversions_per_impression (experiments.py).
-        "metric": experiment.metric,
-        "goal": experiment.goal,
-        "experiment": experiment.to_json(),
-        # Visitor-days are UTC days: a site in another zone is read over the UTC days its period overlaps.
-        "day_from_utc": period.day_from,
-        "day_to_utc": period.day_to,
-    }
-
-
 @page("variants.html", table=True)
 async def variants(request: Request, rendering: Rendering) -> Answer:
     site = await query.load_site(request)
@@ -67,24 +55,48 @@ async def variants(request: Request, rendering: Rendering) -> Answer:
     experiment = _experiment(request, site.settings)
     period = await experiment_period(storage, site, experiment, dict(request.query_params))
     control = query.variant_filter(request.query_params.get("control"))
-    rows = await variant_report(storage, site, period, experiment, control)
-    data = {"site": site.key, **period_json(period), **_method_json(experiment, period), "comparisons": rows}
+    limit, offset = query.paging(request, PAGE_CARDS)
+    judged = await judged_report(storage, site, period, experiment, control)
+    # One page of comparisons, made in full; the CSV has them all. Every p-value is adjusted
+    # across all of them, whatever the page shows.
+    rows = await run_in_threadpool(judged.rows, *((0, None) if rendering == "csv" else (offset, limit)))
+    paging = Paging(limit, offset, len(judged))
+    data = {
+        "site": site.key,
+        **period_json(period),
+        **method_json(experiment, period),
+        "comparisons": rows,
+        **paging.json(),
+    }
     answer = Answer(data, Table(rows, COMPARISON_COLUMNS, download_name(site.key, "variants", period)))
     if rendering == "html":
+        chrome = site_chrome(request, site, period, "variants")
         answer.context = {
-            **site_chrome(request, site, period, "variants"),
-            "rows": [{**row, "plot": _plot(row)} for row in rows],
+            **chrome,
+            "rows": [
+                {**row, "plot": _plot(row), "secondary_rate_shown": row["control_secondary_rate"] is not None}
+                for row in rows
+            ],
+            "paging": paging,
+            "paging_links": paging.links(chrome["site_url"] + "/variants", chrome["params"]),
             "control": control,
-            "names": sorted({r["control"] for r in rows} | {r["treatment"] for r in rows}),
+            "names": judged.arm_names(),
+            "secondary_name": _rate_name(judged.arms.secondary_metric, judged.arms.secondary_goal),
             "experiment": experiment,
             "inference_name": INFERENCE_NAMES[experiment.inference],
             "correction_name": CORRECTION_NAMES[experiment.correction],
             "utc_days": period.tz != "UTC",
             "decisions": DECISION_LABELS,
             "outcome_name": "Conversions" if experiment.goal else "Clicks",
-            "rate_name": "Conversions per impression" if experiment.goal else "CTR",
+            "rate_name": _rate_name(experiment.metric, experiment.goal),
         }
     return answer
+
+
+def _rate_name(metric: str | None, goal: str | None) -> str | None:
+    if metric == "conversions_per_impression":
+        return f"{goal} conversions per impression"
+    return "CTR" if metric == "ctr" else None
 
 
 def _plot(row: dict[str, Any]) -> IntervalPlot:
@@ -115,5 +127,5 @@ async def compare(request: Request, rendering: Rendering) -> Answer:
         query.variant_filter(q.get("control")),
         query.variant_filter(q.get("treatment")),
     )
-    data = {"site": site.key, **period_json(period), **_method_json(experiment, period), **result}
+    data = {"site": site.key, **period_json(period), **method_json(experiment, period), **result}
     return Answer(data, Table([row], COMPARISON_COLUMNS, download_name(site.key, "compare", period)))
