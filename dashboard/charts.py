@@ -7,6 +7,7 @@ pages need no JavaScript and no inline styles (the CSP forbids both).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,35 +83,38 @@ def sparkline(
     One pass: the overview draws one of these per element. `marks`: indexes of the points that
     have an annotation."""
     chart = Sparkline(width, height)
-    w, h, pad = width * 2, height * 2, 4
-    step = (w - 2 * pad) / max(len(values) - 1, 1)
+    h, pad = height * 2, 4
+    xs = _x_positions(len(values), width * 2, pad)
     # The same ticks on every row, so the eye reads them down the column.
-    chart.marks = sorted({round(pad + i * step) for i in marks if 0 <= i < len(values)})
-    top = max((v for v in values if v is not None), default=None)
-    if top is None:
+    chart.marks = sorted({xs[i] for i in marks if 0 <= i < len(values)})
+    present = [v for v in values if v is not None]
+    if not present:
         chart.summary = "no impressions"
         return chart
+    top, first, last = max(present), present[0], present[-1]
     scale = (h - 2 * pad) / (top or 1.0)
+    base = h - pad
     run: list[str] = []
-    # `top` is not None: at least one value is present, so both ends are found.
-    first = last = top
-    seen = False
-    for i, v in enumerate(values):
+    for x, v in zip(xs, values, strict=True):
         if v is None:
             if run:
                 _close(chart, run)
                 run = []
             continue
-        run.append(f"{round(pad + i * step)},{round(h - pad - v * scale)}")
-        first = first if seen else v
-        seen = True
-        last = v
+        run.append(f"{x},{round(base - v * scale)}")
     if run:
         _close(chart, run)
     chart.summary = f"CTR from {first * 100:.1f}% to {last * 100:.1f}%, peak {top * 100:.1f}%"
     if chart.marks:
         chart.summary += f", {len(chart.marks)} annotated {'point' if len(chart.marks) == 1 else 'points'}"
     return chart
+
+
+@functools.lru_cache(maxsize=64)
+def _x_positions(count: int, w: int, pad: int) -> tuple[int, ...]:
+    """Each point's x: the same for every sparkline of a page, so worked out once."""
+    step = (w - 2 * pad) / max(count - 1, 1)
+    return tuple(round(pad + i * step) for i in range(count))
 
 
 def _close(chart: Sparkline, run: list[str]) -> None:

@@ -347,13 +347,14 @@ def _clustered_intervals(
     design effect is measured from the visitor-day moments of its element (and variant) over the
     UTC days of the period; rows per page take their element's."""
     moments: dict[tuple[str, ...], Moments] = {}
+    per_variant = group == "variant" or filters.variant is not None
     for m in variant_moments:
         sums = Moments(m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products)
-        for cell in ((m.element,), (m.element, m.variant)):
-            moments[cell] = moments[cell] + sums if cell in moments else sums
+        cell = (m.element, m.variant) if per_variant else (m.element,)
+        moments[cell] = moments[cell] + sums if cell in moments else sums
     for row in rows:
         key: tuple[str, ...] = (row["element"],)
-        if group == "variant" or filters.variant is not None:
+        if per_variant:
             key = (row["element"], str(row.get("variant", filters.variant)))
         deff = design_effect(moments[key]) if key in moments else 1.0
         if deff > 1.0:

@@ -173,7 +173,7 @@ class Moments:
             "GROUP BY element, variant HAVING SUM(impressions) > 0 ORDER BY element, variant",
             params,
         )
-        return [VariantMoments(e, v, *(int(x) for x in rest)) for e, v, *rest in rows]
+        return [VariantMoments(e, v, *map(int, rest)) for e, v, *rest in rows]
 
     async def pageviews_of_days(self, site: str, day_from: int, day_to: int) -> dict[tuple[str, str], int]:
         """Page views per (variant, page) over UTC days [day_from, day_to]: the sample-ratio check."""
