@@ -88,12 +88,15 @@ class PendingConversion:
 
 @dataclass(frozen=True)
 class Source:
-    """One pair of tables a range is read from: hourly rows and their sums per UTC day."""
+    """The tables a range is read from: hourly rows, their sums per UTC day and, for the
+    per-element tables, per week (`ranges.week_of`); without a weekly table, whole weeks are read
+    as their days."""
 
     hourly: str
     daily: str
     columns: tuple[str, ...]
     filters: dict[str, str | None]
+    weekly: str | None = None
 
 
 @dataclass(slots=True)
@@ -359,7 +362,8 @@ def _picked(keys: Sequence[str], names: Sequence[str], own: Sequence[str], sign:
 
 class FunnelReads:
     """Presence and conversions over a range of hours, planned like the rollups (ranges.py):
-    whole UTC days from the daily tables, the hours at either end from the hourly ones."""
+    whole weeks from the weekly tables (per element only), whole UTC days from the daily tables,
+    the hours at either end from the hourly ones."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -372,14 +376,13 @@ class FunnelReads:
         keys: Sequence[str],
         sources: Sequence[Source],
     ) -> list[Row]:
-        """SUM of each source's columns per `keys`: whole days from its daily table, the hours at
-        either end from its hourly one. Several sources are read as one statement, each giving 0
-        for the columns of the others."""
+        """SUM of each source's columns per `keys`: whole weeks from its weekly table, whole days
+        from its daily table, the hours at either end from its hourly one. Several sources are read
+        as one statement, each giving 0 for the columns of the others."""
         plan = plan_range(hour_from, hour_to)
         if plan.empty:
             return []
         names = [c for source in sources for c in source.columns]
-        days = [*plan.days, *([(7 * plan.weeks[0] - 3, 7 * plan.weeks[1] + 3)] if plan.weeks else [])]
         parts: list[str] = []
         params: list[Any] = []
         for source in sources:
@@ -389,6 +392,15 @@ class FunnelReads:
                     conditions.append(f"{column} = ?")
                     values.append(value)
             where = " AND ".join(conditions)
+            days = list(plan.days)
+            if plan.weeks and source.weekly:
+                picked = _picked(keys, names, source.columns, "")
+                parts.append(
+                    f"SELECT {picked} FROM {source.weekly} WHERE {where} AND week >= ? AND week <= ?"
+                )
+                params += [*values, *plan.weeks]
+            elif plan.weeks:
+                days.append((7 * plan.weeks[0] - 3, 7 * plan.weeks[1] + 3))
             if days:
                 ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(days))
                 picked = _picked(keys, names, source.columns, "")
@@ -410,19 +422,21 @@ class FunnelReads:
     def _presence_source(
         self, keys: Sequence[str], element: str | None, variant: str | None, page: str | None
     ) -> Source:
-        # Per element only (the overview's default): whole days from the narrow per-element table.
-        per_element = tuple(keys) == ("element",) and variant is None and page is None
-        daily = "presence_element_days" if per_element else "presence_daily"
+        # Per element only (the overview's default): whole weeks and days from the narrow
+        # per-element tables.
         filters = {"element": element, "variant": variant, "page": page}
-        return Source("presence_rollups", daily, ("present",), filters)
+        if tuple(keys) == ("element",) and variant is None and page is None:
+            return Source("presence_rollups", "presence_element_days", ("present",), filters,
+                          "presence_element_weeks")
+        return Source("presence_rollups", "presence_daily", ("present",), filters)
 
     def _goal_source(
         self, goal: str, keys: Sequence[str], element: str | None, variant: str | None, page: str | None
     ) -> Source:
-        per_element = tuple(keys) == ("element",) and variant is None and page is None
-        daily = "goal_element_days" if per_element else "goal_daily"
         filters = {"goal": goal, "element": element, "variant": variant, "page": page}
-        return Source("goal_rollups", daily, GOAL_COUNTS, filters)
+        if tuple(keys) == ("element",) and variant is None and page is None:
+            return Source("goal_rollups", "goal_element_days", GOAL_COUNTS, filters, "goal_element_weeks")
+        return Source("goal_rollups", "goal_daily", GOAL_COUNTS, filters)
 
     async def presence(
         self,

@@ -2,8 +2,8 @@
 
 Ranges of hours are read as `ranges.plan_range` plans them: whole weeks from `rollups_weekly`,
 whole UTC days from `rollups_daily`, the hours at either end from the hourly `rollups`; per
-element and day, `rollups_element_days`. The database keeps those three tables from `rollups`
-by triggers (rollups.py says which), so they always agree with the hourly rows.
+element, `rollups_element_weeks` and `rollups_element_days`. The database keeps those tables from
+`rollups` by triggers (rollups.py says which), so they always agree with the hourly rows.
 """
 
 from __future__ import annotations
@@ -120,21 +120,27 @@ class Reads:
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None
     ) -> list[dict[str, Any]]:
         """Impressions and clicks per element over [hour_from, hour_to), summed over variants and
-        pages: whole days from `rollups_element_days` (narrow rows, one per element and day),
-        the partial days at either end from the hourly rollups."""
+        pages: whole weeks from `rollups_element_weeks` and whole days from `rollups_element_days`
+        (narrow rows, one per element and week or day), the partial days at either end from the
+        hourly rollups."""
         plan = plan_range(hour_from, hour_to)
         if plan.empty:
             return []
-        days = [*plan.days, *([(7 * plan.weeks[0] - 3, 7 * plan.weeks[1] + 3)] if plan.weeks else [])]
         where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
         parts: list[str] = []
         params: list[Any] = []
-        if days:
-            ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(days))
+        if plan.weeks:
+            parts.append(
+                "SELECT element, impressions, clicks FROM rollups_element_weeks "
+                f"WHERE {where} AND week >= ? AND week <= ?"
+            )
+            params += [*values, *plan.weeks]
+        if plan.days:
+            ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(plan.days))
             parts.append(
                 f"SELECT element, impressions, clicks FROM rollups_element_days WHERE {where} AND ({ranges})"
             )
-            params += [*values, *(d for r in days for d in r)]
+            params += [*values, *(d for r in plan.days for d in r)]
         for hours, sign in ((plan.add, ""), (plan.subtract, "-")):
             if hours:
                 ranges = " OR ".join(["(hour >= ? AND hour < ?)"] * len(hours))

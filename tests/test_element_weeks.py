@@ -1,0 +1,210 @@
+"""The per-element weekly tables (schema version 14), on both backends: after a randomised mix of
+writes through the real write path (page views with present elements, impressions, clicks,
+conversions of goals, replays and late events, over several weeks), every weekly row is the sum of
+its per-element daily rows over that week and none is kept at zero; the overview's range reads,
+which take whole weeks from them, equal a plain sum of the hourly rows. The same holds after
+retention, after rollup rows are deleted (the delete triggers cascade) and after a site is removed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from ctrlens.collector.events import StoredEvent
+from ctrlens.collector.storage import Storage, WriteBatch, open_storage
+from harness import private_loop
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+DAY = 86_400
+ELEMENTS = ("hero", "nav", "banner", "footer", "promo")
+GOALS = ("signup", "buy")
+SITES = ("shop", "gone")
+
+# (weekly table, its daily table, the key besides site and week/day, the counted columns, the
+# columns whose zero means an empty row)
+TABLES = (
+    ("rollups_element_weeks", "rollups_element_days", ("element",), ("impressions", "clicks"),
+     ("impressions", "clicks")),
+    ("presence_element_weeks", "presence_element_days", ("element",), ("present",), ("present",)),
+    ("goal_element_weeks", "goal_element_days", ("goal", "element"), ("conversions", "assisted", "value"),
+     ("conversions", "assisted")),
+)
+
+
+def _event(site: str, event_id: str, type: str, pageview: str, visitor: str, ts: int, **more: Any) -> StoredEvent:
+    fields: dict[str, Any] = {
+        "site": site, "event_id": event_id, "pageview": pageview, "type": type, "element": "",
+        "kind": "cta", "variant": "", "account": "", "page": "/", "url": "https://shop.example/",
+        "referrer": "", "source": "(direct)", "device": "desktop", "visitor": visitor, "via_click": False,
+        "ts_client": ts - 5, "ts_server": ts,
+    }
+    return StoredEvent(**{**fields, **more})
+
+
+def _traffic(rng: random.Random, today: int) -> list[list[StoredEvent]]:
+    """Waves of events over the last 40 UTC days (six weeks and parts of two more), each sent
+    after the one before: page view reports and impressions and clicks; conversions; then late
+    impressions and clicks of the same page views (they update daily rows already there)."""
+    first: list[StoredEvent] = []
+    conversions: list[StoredEvent] = []
+    late: list[StoredEvent] = []
+    for n in range(700):
+        site = rng.choice(SITES)
+        day = today - rng.randrange(1, 41)
+        ts = day * DAY_MS + rng.randrange(0, 22) * HOUR_MS + rng.randrange(3_000_000)
+        visitor, pageview = f"p{rng.randrange(50)}-d{day}", f"pv{n}"
+        variant, page = rng.choice("AB"), rng.choice(("/", "/pricing", "/blog"))
+        cell = {"variant": variant, "page": page}
+        shown = rng.sample(ELEMENTS, rng.randint(1, 4))
+        present = tuple(e for e in ELEMENTS if e in shown or rng.random() < 0.3)
+        first.append(_event(site, f"{pageview}-r", "pageview", pageview, visitor, ts, present=present, **cell))
+        for element in shown:
+            kind = "banner" if element == "banner" else "cta"
+            target = first if rng.random() < 0.8 else late
+            target.append(_event(site, f"{pageview}-{element}-i", "impression", pageview, visitor, ts + 500,
+                                 element=element, kind=kind, **cell))
+            if rng.random() < 0.4:
+                late.append(_event(site, f"{pageview}-{element}-c", "click", pageview, visitor, ts + 1500,
+                                   element=element, kind=kind, **cell))
+        for goal in GOALS:
+            if rng.random() < 0.3:
+                value = rng.choice((None, 12.5, 40.0))
+                conversions.append(_event(site, f"{pageview}-{goal}", "conversion", f"{pageview}-g", visitor,
+                                          ts + 600_000, goal=goal, value=value, kind="", **cell))
+    # Conversions come after the clicks they are credited to.
+    return [first, late, conversions]
+
+
+async def _batches(storage: Storage, rng: random.Random, events: list[StoredEvent]) -> None:
+    """Events in random batches, a fifth of them sent twice (replays are duplicates)."""
+    events = [*events, *rng.sample(events, len(events) // 5)]
+    rng.shuffle(events)
+    while events:
+        size = rng.randint(1, 60)
+        await storage.write(WriteBatch(events[:size]))
+        events = events[size:]
+
+
+def _number(value: Any) -> float:
+    return round(float(value), 6)
+
+
+async def _assert_weeks_sum_days(storage: Storage) -> int:
+    """Every weekly row equals its daily rows summed over the week (a plain GROUP BY), and no
+    weekly row is all zeros; return the number of weekly rows."""
+    rows = 0
+    for weekly, daily, keys, columns, counted in TABLES:
+        key_list = ", ".join(keys)
+        sums = ", ".join(f"SUM({c})" for c in columns)
+        nonzero = " OR ".join(f"SUM({c}) <> 0" for c in counted)
+        expected = {
+            tuple(row[:2 + len(keys)]): tuple(_number(v) for v in row[2 + len(keys):])
+            for row in await storage.db.fetch(
+                f"SELECT site, (day + 3) / 7, {key_list}, {sums} FROM {daily} "
+                f"GROUP BY site, (day + 3) / 7, {key_list} HAVING {nonzero}"
+            )
+        }
+        stored = {
+            tuple(row[:2 + len(keys)]): tuple(_number(v) for v in row[2 + len(keys):])
+            for row in await storage.db.fetch(f"SELECT site, week, {key_list}, {', '.join(columns)} FROM {weekly}")
+        }
+        assert stored == expected, weekly
+        zero = " AND ".join(f"{c} = 0" for c in counted)
+        assert await storage.db.fetch(f"SELECT * FROM {weekly} WHERE {zero}") == [], weekly
+        rows += len(stored)
+    return rows
+
+
+def _ranges(rng: random.Random, today: int) -> list[tuple[int, int]]:
+    """Ranges of hours with whole weeks and partial days at either end, like a site-local period."""
+    found = [(0, (today + 1) * DAY)]
+    for _ in range(8):
+        start = (today - rng.randrange(20, 45)) * DAY + rng.randrange(24) * 3600
+        found.append((start, start + rng.randrange(8, 31) * DAY + rng.randrange(-12, 12) * 3600))
+    return found
+
+
+async def _assert_reads_equal_hours(storage: Storage, rng: random.Random, today: int) -> None:
+    """The overview's per-element reads (whole weeks from the weekly tables) equal plain sums of the
+    hourly rollups over the same range."""
+    for site in SITES:
+        for hour_from, hour_to in _ranges(rng, today):
+            hours = (site, hour_from, hour_to)
+            where = "site = ? AND hour >= ? AND hour < ?"
+            totals = {
+                r["element"]: (r["impressions"], r["clicks"])
+                for r in await storage.element_totals(site, hour_from, hour_to)
+            }
+            assert totals == {
+                e: (int(i), int(c))
+                for e, i, c in await storage.db.fetch(
+                    f"SELECT element, SUM(impressions), SUM(clicks) FROM rollups WHERE {where} "
+                    "GROUP BY element HAVING SUM(impressions) > 0", hours)
+            }
+            banners = await storage.element_totals(site, hour_from, hour_to, kind="banner")
+            assert {r["element"] for r in banners} <= {"banner"}
+            assert await storage.presence(site, hour_from, hour_to) == {
+                (e,): int(p)
+                for e, p in await storage.db.fetch(
+                    f"SELECT element, SUM(present) FROM presence_rollups WHERE {where} GROUP BY element", hours)
+                if p
+            }
+            for goal in GOALS:
+                counts = await storage.goal_counts(site, goal, hour_from, hour_to)
+                assert {k: (c, a, _number(v)) for k, (c, a, v) in counts.items()} == {
+                    (e,): (int(c), int(a), _number(v))
+                    for e, c, a, v in await storage.db.fetch(
+                        "SELECT element, SUM(conversions), SUM(assisted), SUM(value) FROM goal_rollups "
+                        f"WHERE {where} AND goal = ? GROUP BY element", (*hours, goal))
+                    if c or a
+                }
+
+
+@private_loop
+async def test_weekly_element_tables_equal_their_days_through_writes_and_deletes(fresh_db: str):
+    rng = random.Random(14)
+    today = int(time.time() * 1000) // DAY_MS
+    storage = await open_storage(fresh_db)
+    try:
+        for site in SITES:
+            await storage.add_site(site, site, ["https://shop.example"])
+        for wave in _traffic(rng, today):
+            await _batches(storage, rng, wave)
+        # The mix reached every table over several weeks, with updates of existing rows.
+        weeks = await storage.db.fetch("SELECT COUNT(DISTINCT week) FROM goal_element_weeks")
+        assert weeks[0][0] >= 5
+        rows = await _assert_weeks_sum_days(storage)
+        assert rows > 200
+        await _assert_reads_equal_hours(storage, rng, today)
+
+        # Retention deletes raw events and ledgers; the rollups, daily and weekly, stay.
+        before = {t[0]: await storage.db.fetch(f"SELECT * FROM {t[0]} ORDER BY 1, 2, 3") for t in TABLES}
+        await storage.delete_raw_before((today - 20) * DAY_MS + 7 * HOUR_MS)
+        assert await storage.db.fetch("SELECT COUNT(*) FROM events WHERE ts_server < ?",
+                                      ((today - 20) * DAY_MS,)) == [(0,)]
+        assert {t[0]: await storage.db.fetch(f"SELECT * FROM {t[0]} ORDER BY 1, 2, 3") for t in TABLES} == before
+        assert await _assert_weeks_sum_days(storage) == rows
+
+        # Hourly rollup rows deleted part-way through a week: the daily triggers take them off
+        # the daily tables, and ours off the weeks (emptied weeks go).
+        bound = (today - 17) * DAY + 13 * 3600
+        for table in ("rollups", "presence_rollups", "goal_rollups"):
+            await storage.db.execute(f"DELETE FROM {table} WHERE site = ? AND hour < ?", ("shop", bound))
+        assert await storage.db.fetch(
+            "SELECT COUNT(*) FROM rollups_element_weeks WHERE site = ? AND week < ?",
+            ("shop", (bound // DAY + 3) // 7),
+        ) == [(0,)]
+        assert 0 < await _assert_weeks_sum_days(storage) < rows
+        await _assert_reads_equal_hours(storage, rng, today)
+
+        # A removed site leaves no weekly rows.
+        removed = await storage.remove_site("gone")
+        assert removed is not None and "rollups_element_weeks" in removed
+        for weekly, *_ in TABLES:
+            assert await storage.db.fetch(f"SELECT COUNT(*) FROM {weekly} WHERE site = ?", ("gone",)) == [(0,)]
+        await _assert_weeks_sum_days(storage)
+    finally:
+        await storage.close()
