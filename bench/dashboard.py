@@ -3,6 +3,7 @@ a direct GROUP BY over the raw events of the same range.
 
     .venv/bin/python bench/dashboard.py                      # 10M events, 200 elements, 3 variants, 90 days
     .venv/bin/python bench/dashboard.py --events 1000000     # a quicker run
+    git worktree add /tmp/before v-old && .venv/bin/python bench/dashboard.py --db F --against /tmp/before
 
 How the data is made (the bulk path, minutes not hours): for every hour of the last `--days`
 days and every (element, variant, page) cell, impressions are drawn from a Poisson law with a
@@ -342,15 +343,55 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def timed(client: httpx.Client, url: str, n: int) -> list[float]:
-    client.get(url).raise_for_status()  # warm caches, like any page after the first visit
-    times = []
+def timed(clients: list[httpx.Client], url: str, n: int) -> list[list[float]]:
+    """`n` timings of `url` per client, the clients taking turns request by request."""
+    for client in clients:
+        client.get(url).raise_for_status()  # warm caches, like any page after the first visit
+    times: list[list[float]] = [[] for _ in clients]
     for _ in range(n):
-        start = time.perf_counter()
-        r = client.get(url)
-        times.append((time.perf_counter() - start) * 1000)
-        r.raise_for_status()
+        for client, own in zip(clients, times, strict=True):
+            start = time.perf_counter()
+            r = client.get(url)
+            own.append((time.perf_counter() - start) * 1000)
+            r.raise_for_status()
     return times
+
+
+class Server:
+    """`ctrlens serve` on the database, from the checkout at `root` (this one, or --against's)."""
+
+    def __init__(self, db: str, root: Path) -> None:
+        self.db, self.root = db, root
+        self.port = free_port()
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}", timeout=120, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "CTRLENS_TOKEN": TOKEN, "CTRLENS_LOG_LEVEL": "warning"}
+        if self.root != ROOT:
+            env["PYTHONPATH"] = str(self.root)  # its own `ctrlens`, before the installed one
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ctrlens.cli", "serve", "--db", self.db, "--port", str(self.port),
+             "--rate-limit", "0"],
+            cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.client.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"ctrlens serve from {self.root} did not start")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 def p(values: list[float], q: float) -> float:
@@ -384,6 +425,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=50, help="timed requests per endpoint")
     parser.add_argument("--db", help="reuse (or keep) this SQLite file instead of a temporary one")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--against", metavar="DIR",
+        help="also time a ctrlens checkout in DIR (e.g. a `git worktree` of the last release) on the same "
+        "file, request by request in turn with this one, and print the ratio",
+    )
     args = parser.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
@@ -402,80 +448,62 @@ def main() -> int:
         shape = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'bench_shape'").fetchone()[0])
     print(f"database: {size / 1e9:.2f} GB, {shape['events']:,} raw events")
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ctrlens.cli", "serve", "--db", db, "--port", str(port), "--rate-limit", "0"],
-        cwd=ROOT,
-        env={**os.environ, "CTRLENS_TOKEN": TOKEN, "CTRLENS_LOG_LEVEL": "warning"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    results: list[tuple[str, list[float]]] = []
+    servers = [Server(db, ROOT)]
+    if args.against:
+        # Another checkout of ctrlens on the same file, its requests interleaved with this one's:
+        # both meet the same machine, so their ratio holds on a busy one (docs/performance.md).
+        servers.append(Server(db, Path(args.against).resolve()))
+    n, few = args.requests, max(10, args.requests // 5)
+    routes = [
+        ("overview page, 30 days", f"/sites/{SITE}", n),
+        ("elements API, 30 days", f"/api/sites/{SITE}/elements", n),
+        ("overview page, 90 days", f"/sites/{SITE}?period=90d", n),
+        ("element page, 30 days", f"/sites/{SITE}/elements/el-000", few),
+        ("variants API, 30 days", f"/api/sites/{SITE}/variants?period=30d", few),
+        ("variants API, since the first event", f"/api/sites/{SITE}/variants", few),
+        ("variants page, since the first event", f"/sites/{SITE}/variants", few),
+        ("compare API, since the first event", f"/api/sites/{SITE}/compare?element=el-000&control=A&treatment=B", few),
+    ]
+    results: list[tuple[str, list[list[float]]]] = []
     try:
-        client = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", timeout=120, headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("ctrlens serve did not start")
-            time.sleep(0.2)
-        n = args.requests
-        results.append(("overview page, 30 days", timed(client, f"/sites/{SITE}", n)))
-        results.append(("elements API, 30 days", timed(client, f"/api/sites/{SITE}/elements", n)))
-        results.append(("overview page, 90 days", timed(client, f"/sites/{SITE}?period=90d", n)))
-        results.append(
-            ("element page, 30 days", timed(client, f"/sites/{SITE}/elements/el-000", max(10, n // 5)))
-        )
-        few = max(10, n // 5)
-        results.append(
-            ("variants API, 30 days", timed(client, f"/api/sites/{SITE}/variants?period=30d", few))
-        )
-        results.append(
-            ("variants API, since the first event", timed(client, f"/api/sites/{SITE}/variants", few))
-        )
-        results.append(
-            ("variants page, since the first event", timed(client, f"/sites/{SITE}/variants", few))
-        )
-        results.append(
-            (
-                "compare API, since the first event",
-                timed(client, f"/api/sites/{SITE}/compare?element=el-000&control=A&treatment=B", few),
-            )
-        )
-        r = client.put(f"/api/sites/{SITE}/settings", json={"timezone": "America/New_York"})
-        r.raise_for_status()
-        results.append(("overview page, 30 days, New York", timed(client, f"/sites/{SITE}", n)))
-        client.put(f"/api/sites/{SITE}/settings", json={"timezone": "UTC"}).raise_for_status()
-        range_json = client.get(f"/api/sites/{SITE}/elements").json()
+        for server in servers:
+            server.start()
+        for name, url, count in routes:
+            results.append((name, timed([s.client for s in servers], url, count)))
+        for server in servers:
+            r = server.client.put(f"/api/sites/{SITE}/settings", json={"timezone": "America/New_York"})
+            r.raise_for_status()
+        results.append(("overview page, 30 days, New York", timed([s.client for s in servers], f"/sites/{SITE}", n)))
+        for server in servers:
+            server.client.put(f"/api/sites/{SITE}/settings", json={"timezone": "UTC"}).raise_for_status()
+        range_json = servers[0].client.get(f"/api/sites/{SITE}/elements").json()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.stop()
 
     raw = baseline(db, range_json["hour_from"] * 1000, range_json["hour_to"] * 1000, 5)
-    overview_p50 = p(results[0][1], 0.5)
+    overview_p50 = p(results[0][1][0], 0.5)
     print()
+    other = f" | {Path(args.against).name} p50 ms | this ÷ that (p50)" if args.against else ""
     print(
         f"| {shape['events'] / 1e6:.1f}M events, {shape['elements']} elements, {shape['variants']} variants, "
-        f"{shape['days']} days | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50 |"
+        f"{shape['days']} days | p50 ms | p95 ms | raw GROUP BY p50 ÷ this p50{other} |"
     )
-    print("| --- | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: |" + (" ---: | ---: |" if args.against else ""))
     for name, times in results:
-        print(f"| {name} | {p(times, 0.5):.1f} | {p(times, 0.95):.1f} | {p(raw, 0.5) / p(times, 0.5):.0f}× |")
+        line = f"| {name} | {p(times[0], 0.5):.1f} | {p(times[0], 0.95):.1f} | {p(raw, 0.5) / p(times[0], 0.5):.0f}× |"
+        if args.against:
+            line += f" {p(times[1], 0.5):.1f} | {p(times[0], 0.5) / p(times[1], 0.5):.2f} |"
+        print(line)
     print(
         f"| baseline: raw-event GROUP BY, 30 days (sqlite3, in-process) | {p(raw, 0.5):.0f} | {p(raw, 0.95):.0f} | 1× |"
     )
     print()
     print(f"target overview p50 < 50 ms: {'met' if overview_p50 < 50 else 'NOT met'} ({overview_p50:.1f} ms)")
     for name, times in results:
-        if name.startswith(("variants", "compare")):
-            met = "met" if p(times, 0.5) < 50 else "NOT met"
-            print(f"target {name} p50 < 50 ms: {met} ({p(times, 0.5):.1f} ms)")
+        if name.startswith(("variants", "compare", "element page")):
+            met = "met" if p(times[0], 0.5) < 50 else "NOT met"
+            print(f"target {name} p50 < 50 ms: {met} ({p(times[0], 0.5):.1f} ms)")
     tmp.cleanup()
     return 0
 

@@ -101,6 +101,9 @@ class DashboardMiddleware:
                     https_only=secure,
                 ),
                 minimum_size=1024,
+                # zlib's default level: level 9 (Starlette's default) took 2 ms more on a 180 KB
+                # overview page for 4% fewer bytes.
+                compresslevel=6,
             )
 
         private_path: str = scope["path"]
