@@ -285,7 +285,7 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
     assert row["p_value"] == pytest.approx(c["p_value"], abs=1e-12) and row["metric"] == "conversions_per_impression"
     csv = server.client.get(f"/api/sites/{site}/variants", params={"format": "csv"}, headers=server.auth).text
     assert "metric,goal,sentence,secondary_metric," in csv.splitlines()[0]
-    assert "<th class=\"num secondary\">CTR</th>" in page.text
+    assert 'title="CTR, beside the verdict">CTR</th>' in page.text
 
 
 def test_a_variant_that_lifts_ctr_and_lowers_conversions_is_called_out(server: Server):

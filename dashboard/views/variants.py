@@ -82,6 +82,10 @@ async def variants(request: Request, rendering: Rendering) -> Answer:
             "control": control,
             "names": judged.arm_names(),
             "secondary_name": _rate_name(judged.arms.secondary_metric, judged.arms.secondary_goal),
+            # The table's narrow column: "CTR", or "signup / impr.".
+            "secondary_short": (
+                "CTR" if judged.arms.secondary_metric == "ctr" else f"{judged.arms.secondary_goal} / impr."
+            ),
             "experiment": experiment,
             "inference_name": INFERENCE_NAMES[experiment.inference],
             "correction_name": CORRECTION_NAMES[experiment.correction],
