@@ -117,6 +117,9 @@ create_role_and_database() {
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN CREATEDB PASSWORD %L', :'role', :'password') \gexec
+-- DROP DATABASE ... WITH (FORCE) at the end of the suite must also stop an autovacuum worker
+-- busy in a test database, which only members of pg_signal_backend may (PostgreSQL 15).
+SELECT format('GRANT pg_signal_backend TO %I', :'role') \gexec
 SQL
   psql_admin -v role="$ROLE" -v database="$DATABASE" >&2 <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
