@@ -33,6 +33,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.concurrency import run_in_threadpool
+
 from ctrlens.collector.errors import InvalidRequest, NotFound
 from ctrlens.collector.storage import Site, Storage
 from ctrlens.dashboard.experiment_settings import Experiment
@@ -175,13 +177,16 @@ async def experiment_period(
 class _Arms:
     """Per element: moments and page views per variant, its kind and the pages it appeared on.
 
+    The tests need the moments only; the pages (for each arm's page views, the sample-ratio check)
+    and kinds are read for the elements whose comparisons are shown (`add_pages`), since reading
+    them for every element cost as much as the moments at 10M events (docs/performance.md).
+
     `moments` hold the experiment's metric (clicks, or the goal's conversions, per impression);
     `secondary` the other one when the site has a goal: the page shows both, because a variant
     can lift CTR and lower conversions (docs/design.md §4 "Variant verdicts")."""
 
     def __init__(
         self,
-        pages: Sequence[tuple[str, str, str]],
         pageviews: dict[tuple[str, str], int],
         moments: Sequence[Any],
         experiment: Experiment,
@@ -194,12 +199,10 @@ class _Arms:
         self.days_so_far = days_so_far
         self.moments: dict[str, dict[str, Moments]] = defaultdict(dict)
         self.secondary: dict[str, dict[str, Moments]] = defaultdict(dict)
-        self.pages: dict[str, set[str]] = defaultdict(set)
+        self.pages: dict[str, set[str]] = {}
         self._arms: dict[tuple[str, str, bool], Arm] = {}
+        self._tested: dict[tuple[str, str], Arm] = {}
         self.kinds: dict[str, str] = {}
-        for element, page, kind in pages:
-            self.pages[element].add(page)
-            self.kinds[element] = kind
         on_goal = experiment.metric == "conversions_per_impression"
         #: The metric beside the experiment's: CTR, or a goal's conversions per impression.
         self.secondary_metric = "ctr" if on_goal else "conversions_per_impression" if goal else None
@@ -239,7 +242,23 @@ class _Arms:
                 return name
         return variants[0]
 
+    def add_pages(self, rows: Sequence[tuple[str, str, str]], elements: Sequence[str]) -> None:
+        """The (element, page, kind) rows read for `elements` (storage's `element_pages`)."""
+        for element in elements:
+            self.pages.setdefault(element, set())
+        for element, page, kind in rows:
+            self.pages.setdefault(element, set()).add(page)
+            self.kinds[element] = kind
+
+    def tested(self, element: str, variant: str) -> Arm:
+        """The arm as the test sees it: its moments (the page views play no part in a test)."""
+        arm = self._tested.get((element, variant))
+        if arm is None:
+            arm = self._tested[(element, variant)] = Arm(self.moments[element][variant])
+        return arm
+
     def arm(self, element: str, variant: str, secondary: bool = False) -> Arm:
+        """The arm with its page views: after `add_pages` for the element."""
         arm = self._arms.get((element, variant, secondary))
         if arm is None:
             views = sum(self.pageviews.get((variant, page), 0) for page in self.pages[element])
@@ -252,8 +271,7 @@ async def _arms(
     storage: Storage, site: Site, period: Period, experiment: Experiment, element: str | None = None
 ) -> _Arms:
     day_from, day_to = experiment_days(period)
-    pages, pageviews, moments, first_day, goals = await asyncio.gather(
-        storage.element_pages(site.key, day_from, day_to, element=element),
+    pageviews, moments, first_day, goals = await asyncio.gather(
         storage.experiment_pageviews(site.key, day_from, day_to),
         storage.variant_moments(site.key, day_from, day_to, element=element),
         storage.first_moments_day(site.key),
@@ -272,7 +290,7 @@ async def _arms(
     today = int(time.time()) // DAY
     start = max(day_from, first_day if first_day is not None else day_from)
     days_so_far = float(max(0, min(day_to, today) - start + 1))
-    return _Arms(pages, pageviews, moments, experiment, days_so_far, goal_moments, goal)
+    return _Arms(pageviews, moments, experiment, days_so_far, goal_moments, goal)
 
 
 @dataclass(frozen=True)
@@ -298,13 +316,22 @@ class Judged:
     all of them, however many a page shows), busiest first; the full comparison, its row and
     sentence are made only for the rows asked for."""
 
-    def __init__(self, site: Site, arms: _Arms, pairs: list[Pair], experiment: Experiment) -> None:
-        self.site, self.arms, self.experiment = site, arms, experiment
+    def __init__(
+        self,
+        storage: Storage,
+        site: Site,
+        period: Period,
+        arms: _Arms,
+        pairs: list[Pair],
+        experiment: Experiment,
+    ) -> None:
+        self.storage, self.site, self.period = storage, site, period
+        self.arms, self.experiment = arms, experiment
         self.min_impressions = rating_settings(site)[1]
         tests = [
             difference_test(
-                arms.arm(pair.element, pair.control),
-                arms.arm(pair.element, pair.treatment),
+                arms.tested(pair.element, pair.control),
+                arms.tested(pair.element, pair.treatment),
                 experiment.smallest_effect,
                 experiment.inference,
             )
@@ -314,8 +341,8 @@ class Judged:
 
         def traffic(i: int) -> tuple[int, str, str]:
             pair = pairs[i]
-            seen = arms.arm(pair.element, pair.control).impressions
-            seen += arms.arm(pair.element, pair.treatment).impressions
+            seen = arms.tested(pair.element, pair.control).impressions
+            seen += arms.tested(pair.element, pair.treatment).impressions
             return (-seen, pair.element, pair.treatment)
 
         # The elements with the most traffic first: their verdicts matter most and settle first.
@@ -382,9 +409,24 @@ class Judged:
         row.update(self.secondary(pair))
         return row
 
-    def rows(self, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    async def load(self, pairs: Sequence[Pair]) -> None:
+        """Read the pages and kinds of the elements of `pairs` (all of them for a whole report)."""
+        wanted = sorted({pair.element for pair in pairs} - set(self.arms.pages))
+        if not wanted:
+            return
+        day_from, day_to = experiment_days(self.period)
+        # A whole report (alerts, CSV) reads every element's at once, without a list of names.
+        every = len(wanted) == len({pair.element for pair in self.pairs})
+        rows = await self.storage.element_pages(self.site.key, day_from, day_to, None if every else wanted)
+        self.arms.add_pages(rows, wanted)
+
+    async def rows(self, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """The comparisons [offset, offset + limit) in full, busiest first (all without a limit)."""
         end = len(self.pairs) if limit is None else offset + limit
-        return [self.row(pair) for pair in self.pairs[offset:end]]
+        shown = self.pairs[offset:end]
+        await self.load(shown)
+        # The statistics and sentences of a long page off the event loop (docs/design.md §3).
+        return await run_in_threadpool(lambda: [self.row(pair) for pair in shown])
 
 
 async def judged_report(
@@ -392,14 +434,14 @@ async def judged_report(
 ) -> Judged:
     """Every element seen in two or more variants: each treatment against the control."""
     arms = await _arms(storage, site, period, experiment)
-    return Judged(site, arms, _pairs(arms, control), experiment)
+    return Judged(storage, site, period, arms, _pairs(arms, control), experiment)
 
 
 async def variant_report(
     storage: Storage, site: Site, period: Period, experiment: Experiment, control: str | None = None
 ) -> list[dict[str, Any]]:
     """Every element seen in two or more variants: one row per treatment against the control."""
-    return (await judged_report(storage, site, period, experiment, control)).rows()
+    return await (await judged_report(storage, site, period, experiment, control)).rows()
 
 
 async def comparison(
@@ -435,7 +477,8 @@ async def comparison(
     wanted = Pair(element, control, treatment)
     if wanted not in pairs:
         pairs.append(wanted)
-    judged = Judged(site, arms, pairs, experiment)
+    judged = Judged(storage, site, period, arms, pairs, experiment)
+    await judged.load([wanted])
     c = judged.comparison(wanted)
     row = judged.row(wanted, c)
     return {

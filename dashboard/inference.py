@@ -53,7 +53,10 @@ class Moments:
         return self.successes / self.units if self.units else 0.0
 
     def __add__(self, other: Moments) -> Moments:
-        return Moments(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
+        return Moments(
+            self.clusters + other.clusters, self.units + other.units, self.successes + other.successes,
+            self.units_sq + other.units_sq, self.successes_sq + other.successes_sq, self.cross + other.cross,
+        )
 
     def astuple(self) -> tuple[int, int, int, int, int, int]:
         return (self.clusters, self.units, self.successes, self.units_sq, self.successes_sq, self.cross)

@@ -231,7 +231,7 @@ async def _variants(
     period = await experiment_period(storage, site, experiment, params)
     control = variant_filter(args.control)
     judged = await judged_report(storage, site, period, experiment, control)
-    rows = judged.rows()
+    rows = await judged.rows()
     payload = {
         "site": site.key, **period_json(period), **method_json(experiment, period), "comparisons": rows,
         "total_rows": len(rows),

@@ -398,7 +398,9 @@ def test_the_variants_page_shows_one_page_of_comparisons_adjusted_across_all(ser
     assert (first["limit"], first["offset"], first["total_rows"], len(first["comparisons"])) == (25, 0, 30, 25)
     assert (second["offset"], len(second["comparisons"])) == (25, 5)
     shown = first["comparisons"] + second["comparisons"]
-    assert [row["element"] for row in shown] == [row["element"] for row in everything["comparisons"]]
+    # Every field, page views (whose pages are read for the shown elements only) and kinds included.
+    assert shown == everything["comparisons"]
+    assert {row["kind"] for row in shown} == {"cta"} and all(row["control_pageviews"] for row in shown)
     assert shown[0]["element"] == "cta-29"  # the busiest first
     # Adjusted across all 30, whatever the page: the same as with every row on one page.
     assert {row["element"]: row["p_adjusted"] for row in shown} == adjusted

@@ -89,17 +89,17 @@ class Reads:
         return [counts_dict(CELL_KEYS, row) for row in rows]
 
     async def element_pages(
-        self, site: str, day_from: int, day_to: int, element: str | None = None
+        self, site: str, day_from: int, day_to: int, elements: Sequence[str] | None = None
     ) -> list[tuple[str, str, str]]:
         """(element, page, kind) of every element seen on a page over UTC days [day_from, day_to]:
         whole weeks from `rollups_weekly`, the days at either end from `rollups_daily`. No sums, so
         an experiment's sample-ratio check learns its pages from ~20,000 short rows at 90 days,
         not from a range read of every count (bench/dashboard.py)."""
-        if day_to < day_from:
+        if day_to < day_from or (elements is not None and not elements):
             return []
         weeks, days = split_days(day_from, day_to)
-        only = " AND element = ?" if element is not None else ""
-        extra = [element] if element is not None else []
+        only = f" AND element IN ({', '.join('?' * len(elements))})" if elements is not None else ""
+        extra = list(elements) if elements is not None else []
         parts, params = [], []
         if weeks is not None:
             parts.append("SELECT element, page, kind FROM rollups_weekly "

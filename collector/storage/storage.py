@@ -168,10 +168,10 @@ class Storage:
         return await self._reads.element_cells(site, hour_from, hour_to, kind, element)
 
     async def element_pages(
-        self, site: str, day_from: int, day_to: int, element: str | None = None
+        self, site: str, day_from: int, day_to: int, elements: Sequence[str] | None = None
     ) -> list[tuple[str, str, str]]:
         """(element, page, kind) of every element seen on a page over UTC days [day_from, day_to]."""
-        return await self._reads.element_pages(site, day_from, day_to, element)
+        return await self._reads.element_pages(site, day_from, day_to, elements)
 
     async def element_totals(
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ctrlens.collector.errors import InvalidRequest
@@ -59,7 +58,7 @@ async def variants(request: Request, rendering: Rendering) -> Answer:
     judged = await judged_report(storage, site, period, experiment, control)
     # One page of comparisons, made in full; the CSV has them all. Every p-value is adjusted
     # across all of them, whatever the page shows.
-    rows = await run_in_threadpool(judged.rows, *((0, None) if rendering == "csv" else (offset, limit)))
+    rows = await (judged.rows() if rendering == "csv" else judged.rows(offset, limit))
     paging = Paging(limit, offset, len(judged))
     data = {
         "site": site.key,
