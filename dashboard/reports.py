@@ -179,7 +179,10 @@ async def overview(
         )
         if goal
         else _nothing(),
-        storage.variant_moments(site.key, period.day_from, period.day_to),
+        # Per element unless the rows are per variant: the database sums the variants.
+        storage.variant_moments(
+            site.key, period.day_from, period.day_to, by_variant=_per_variant(group, filters)
+        ),
         # The site's post-click rate counts every element's clicks, whatever the kind filter.
         storage.element_cells(site.key, period.hour_from, period.hour_to)
         if filters.kind is not None
@@ -335,6 +338,11 @@ def _present_only(
     return added
 
 
+def _per_variant(group: str, filters: Filters) -> bool:
+    """Whether the rows' design effects are per element and variant, not per element."""
+    return group == "variant" or filters.variant is not None
+
+
 def _clustered_intervals(
     variant_moments: list[Any],
     rows: list[dict[str, Any]],
@@ -347,7 +355,7 @@ def _clustered_intervals(
     design effect is measured from the visitor-day moments of its element (and variant) over the
     UTC days of the period; rows per page take their element's."""
     moments: dict[tuple[str, ...], Moments] = {}
-    per_variant = group == "variant" or filters.variant is not None
+    per_variant = _per_variant(group, filters)
     for m in variant_moments:
         sums = Moments(m.clusters, m.impressions, m.clicks, m.impressions_sq, m.clicks_sq, m.cross_products)
         cell = (m.element, m.variant) if per_variant else (m.element,)

@@ -149,10 +149,11 @@ class Moments:
         self.db = db
 
     async def of_days(
-        self, site: str, day_from: int, day_to: int, element: str | None = None
+        self, site: str, day_from: int, day_to: int, element: str | None = None, by_variant: bool = True
     ) -> list[VariantMoments]:
         """Per (element, variant) with impressions over UTC days [day_from, day_to], sorted: whole
-        weeks from the weekly rows, the days at either end from the daily ones."""
+        weeks from the weekly rows, the days at either end from the daily ones. Without
+        `by_variant`, per element (variant ''), summed by the database."""
         if day_to < day_from:
             return []
         weeks, days = split_days(day_from, day_to)
@@ -168,9 +169,11 @@ class Moments:
                          f"WHERE site = ? AND day >= ? AND day <= ?{only}")
             params += [site, first, last, *([element] if element is not None else [])]
         sums = ", ".join(f"CAST(SUM({m}) AS BIGINT)" for m in MOMENTS)
+        grouped = "element, variant" if by_variant else "element"
+        picked = grouped if by_variant else "element, ''"
         rows = await self.db.fetch(
-            f"SELECT element, variant, {sums} FROM ({' UNION ALL '.join(parts)}) AS ranged "
-            "GROUP BY element, variant HAVING SUM(impressions) > 0 ORDER BY element, variant",
+            f"SELECT {picked}, {sums} FROM ({' UNION ALL '.join(parts)}) AS ranged "
+            f"GROUP BY {grouped} HAVING SUM(impressions) > 0 ORDER BY {grouped}",
             params,
         )
         return [VariantMoments(e, v, *map(int, rest)) for e, v, *rest in rows]

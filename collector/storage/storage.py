@@ -308,10 +308,11 @@ class Storage:
         return await self._reads.pageview_counts(site, hour_from, hour_to)
 
     async def variant_moments(
-        self, site: str, day_from: int, day_to: int, element: str | None = None
+        self, site: str, day_from: int, day_to: int, element: str | None = None, by_variant: bool = True
     ) -> list[VariantMoments]:
-        """Per (element, variant): visitor-day moments over UTC days [day_from, day_to] (moments.py)."""
-        return await self._moments.of_days(site, day_from, day_to, element)
+        """Per (element, variant), or per element without `by_variant`: visitor-day moments over
+        UTC days [day_from, day_to] (moments.py)."""
+        return await self._moments.of_days(site, day_from, day_to, element, by_variant)
 
     async def variant_goal_moments(
         self, site: str, goal: str, day_from: int, day_to: int, element: str | None = None
