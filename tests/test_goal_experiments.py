@@ -194,6 +194,15 @@ def _reference(n: np.ndarray, k: np.ndarray) -> tuple[float, float]:
     return float(ratio), float(variance)
 
 
+def _send(
+    server: Server, site: str, user_agent: str, pageview: str, events: list[dict[str, Any]], variant: str
+) -> None:
+    """One page view's events, through POST /e, from the visitor `user_agent` makes."""
+    body = {"site": site, "pageview": pageview, "url": f"{ORIGIN}/", "variant": variant, "events": events}
+    r = server.post(body, ORIGIN, user_agent=user_agent)
+    assert r.status_code == 202, r.text
+
+
 def test_compare_on_conversions_per_impression_matches_a_reference(server: Server):
     rng = random.Random(7)
     site = server.new_site([ORIGIN], min_impressions=20)
@@ -201,9 +210,7 @@ def test_compare_on_conversions_per_impression_matches_a_reference(server: Serve
     clicks_sent: dict[str, list[int]] = {"A": [], "B": []}  # per visitor: page views with a click
 
     def post(user_agent: str, pageview: str, events: list[dict[str, Any]], variant: str) -> None:
-        body = {"site": site, "pageview": pageview, "url": f"{ORIGIN}/", "variant": variant, "events": events}
-        r = server.post(body, ORIGIN, user_agent=user_agent)
-        assert r.status_code == 202, r.text
+        _send(server, site, user_agent, pageview, events, variant)
 
     for person in range(80):
         variant = "AB"[person % 2]
@@ -297,9 +304,7 @@ def test_a_variant_that_lifts_ctr_and_lowers_conversions_is_called_out(server: S
     rng = random.Random(7)
 
     def post(user_agent: str, pageview: str, events: list[dict[str, Any]], variant: str) -> None:
-        body = {"site": site, "pageview": pageview, "url": f"{ORIGIN}/", "variant": variant, "events": events}
-        r = server.post(body, ORIGIN, user_agent=user_agent)
-        assert r.status_code == 202, r.text
+        _send(server, site, user_agent, pageview, events, variant)
 
     for person in range(600):
         variant = "AB"[person % 2]
