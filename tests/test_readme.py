@@ -83,6 +83,10 @@ EXPECTED: list[tuple[str, Callable[[str, Path], None]]] = [
     ),
     (r"ctrlens report shop --period 7d$", lambda out, cwd: _contains(out, "No impressions for shop between")),
     (r"ctrlens report shop --format csv > shop-report.csv$", _csv_named("shop-report.csv", "element")),
+    (
+        r"ctrlens report shop --variants$",
+        lambda out, cwd: _contains(out, "No element of shop was seen in two or more variants between"),
+    ),
     (r"/compare\?element=hero-signup", _json),
     (r"> shop-elements.csv$", _csv_named("shop-elements.csv", "element")),
 ]
