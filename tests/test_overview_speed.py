@@ -59,8 +59,9 @@ def test_ingest_answers_while_the_overview_renders(sqlite_server: Server, site: 
     alone = statistics.median(timed_post(server, site) for _ in range(7))
 
     page_times: list[float] = []
-    posts: list[float] = []
+    worst_per_load: list[float] = []
     for _ in range(3):
+        posts: list[float] = []
         done = threading.Event()
 
         def load_page(done: threading.Event = done) -> None:
@@ -77,13 +78,18 @@ def test_ingest_answers_while_the_overview_renders(sqlite_server: Server, site: 
         while not done.is_set():
             posts.append(timed_post(server, site))
         reader.join()
+        assert len(posts) >= 3, f"too few posts during the page ({len(posts)}): page {page_times[-1]:.3f} s"
+        worst_per_load.append(max(posts))
 
     page = statistics.median(page_times)
-    worst = max(posts)
-    assert len(posts) >= 3, f"too few posts during the page ({len(posts)}): page {page:.3f} s"
-    print(f"page {page:.3f} s, POST alone {alone:.4f} s, worst POST during the page {worst:.3f} s")
+    # The longest wait of a typical page load (the median of three): with the statistics on the
+    # event loop every load made a POST wait ~0.67 x the page; a test file running beside this
+    # one (the suite runs on two workers) can stall a single load, not all three.
+    worst = statistics.median(worst_per_load)
+    print(f"page {page:.3f} s, POST alone {alone:.4f} s, worst POST per page load {worst_per_load}")
     assert worst < 0.5 * page, (
-        f"POST /e took up to {worst:.3f} s while the overview took {page:.3f} s (alone: {alone:.3f} s)"
+        f"POST /e took up to {worst:.3f} s in a typical page load while the overview took {page:.3f} s "
+        f"(alone: {alone:.3f} s; each load's worst: {', '.join(f'{w:.3f}' for w in worst_per_load)})"
     )
 
 
