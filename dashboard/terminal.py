@@ -51,6 +51,7 @@ from ctrlens.dashboard.reports import (
     period_json,
 )
 from ctrlens.dashboard.site_settings import site_timezone
+from ctrlens.dashboard.statistics import INFERENCES
 
 FORMATS = ("table", "csv", "json")
 RATING_STYLES = {"good": "bold green", "average": "bold yellow", "poor": "bold red", "insufficient": "dim"}
@@ -75,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the experiment's comparisons (control against each treatment) instead of the "
                         "elements; without --from/--to/--period, since the experiment's start")
     parser.add_argument("--control", help="with --variants: the control variant (default: the experiment's)")
-    parser.add_argument("--inference", choices=("always_valid", "fixed_horizon"),
+    parser.add_argument("--inference", choices=INFERENCES,
                         help="with --variants: the test (default: the experiment setting)")
     parser.add_argument("--correction", choices=CORRECTIONS,
                         help="with --variants: the multiple-comparison correction (default: the setting)")

@@ -126,3 +126,20 @@ def shop(server: Server) -> Shop:
         )
     _shops[server.url] = Shop(s.site, s.origin)
     return _shops[server.url]
+
+
+def many_elements(server: Server, count: int, per_batch: int = 200) -> str:
+    """A new site whose one page lists `count` elements (`el-00000`, …), each seen once."""
+    origin = "https://shop.example"
+    key = server.new_site([origin], max_new_elements_per_day=count + 10)
+    for start in range(0, count, per_batch):
+        pageview = uuid.uuid4().hex
+        events = [
+            {"id": f"{pageview}-{i}", "type": "impression", "element": f"el-{i:05d}", "kind": "cta"}
+            for i in range(start, min(count, start + per_batch))
+        ]
+        body = {"site": key, "pageview": pageview, "url": f"{origin}/list", "events": events}
+        r = server.post(body, origin)
+        assert r.status_code == 202 and r.json()["accepted"] == len(events), r.text
+    return key
+

@@ -14,10 +14,8 @@ import html
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +26,7 @@ from playwright.sync_api import ConsoleMessage, Page, Request, expect
 
 from ctrlens.collector.storage import Site
 from ctrlens.dashboard.overlay import OverlayTokens, page_url
-from harness import BROWSER_UA, Server, run_sync
+from harness import BROWSER_UA, Origin, Server, run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "snippet" / "fixtures" / "overlay.html"
@@ -44,41 +42,23 @@ CSP = "default-src 'none'; style-src 'self'; script-src COLLECTOR; connect-src C
 ON_PAGE = ("hero-signup", "nav-docs", "promo-unseen")
 
 
-class Shop:
+class Shop(Origin):
     """The customer's site: any path serves the landing page for `site`, under the strict CSP.
     Every request line it receives is kept: the token must never reach it."""
 
     def __init__(self, collector: str) -> None:
         self.site = ""
         self.requests: list[str] = []
-        shop = self
+        self.collector = collector
+        super().__init__(self.respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                shop.requests.append(self.path)
-                if urlsplit(self.path).path == "/overlay.css":
-                    body, media = STYLESHEET.encode(), "text/css"
-                else:
-                    text = FIXTURE.read_text().replace("{{COLLECTOR}}", collector)
-                    body, media = text.replace("{{SITE}}", html.escape(shop.site)).encode(), "text/html"
-                self.send_response(200)
-                self.send_header("Content-Type", f"{media}; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Security-Policy", CSP.replace("COLLECTOR", collector))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def respond(self, path: str) -> tuple[bytes, str, dict[str, str]]:
+        self.requests.append(path)
+        csp = {"Content-Security-Policy": CSP.replace("COLLECTOR", self.collector)}
+        if urlsplit(path).path == "/overlay.css":
+            return STYLESHEET.encode(), "text/css", csp
+        text = FIXTURE.read_text().replace("{{COLLECTOR}}", self.collector)
+        return text.replace("{{SITE}}", html.escape(self.site)).encode(), "text/html", csp
 
 
 @pytest.fixture(scope="module")

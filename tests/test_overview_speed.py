@@ -15,27 +15,16 @@ import uuid
 
 import pytest
 
+from dashboard_seed import many_elements
 from harness import Server
 
 ORIGIN = "https://shop.example"
 ELEMENTS = 20_000
-PER_BATCH = 200
 
 
 @pytest.fixture(scope="module")
 def site(sqlite_server: Server) -> str:
-    server = sqlite_server
-    key = server.new_site([ORIGIN], max_new_elements_per_day=ELEMENTS + 10)
-    for start in range(0, ELEMENTS, PER_BATCH):
-        pageview = uuid.uuid4().hex
-        events = [
-            {"id": f"{pageview}-{i}", "type": "impression", "element": f"el-{i:05d}", "kind": "cta"}
-            for i in range(start, start + PER_BATCH)
-        ]
-        body = {"site": key, "pageview": pageview, "url": f"{ORIGIN}/list", "events": events}
-        r = server.post(body, ORIGIN)
-        assert r.status_code == 202 and r.json()["accepted"] == PER_BATCH, r.text
-    return key
+    return many_elements(sqlite_server, ELEMENTS)
 
 
 def timed_post(server: Server, site: str) -> float:

@@ -7,16 +7,13 @@ browser."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Response
 
-from harness import Databases, Server
+from harness import Databases, Origin, Server
 
 ALLOWED = "https://shop.example"
 PAGE = """<!doctype html>
@@ -26,31 +23,12 @@ PAGE = """<!doctype html>
 """
 
 
-class Pages:
+class Pages(Origin):
     """One page, served from an origin of its own (not one of the site's)."""
 
     def __init__(self, collector: str, site: str) -> None:
         body = PAGE.format(collector=collector, site=site).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(lambda _path: (body, "text/html", {}))
 
 
 @pytest.fixture(scope="module")
