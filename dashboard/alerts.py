@@ -109,7 +109,7 @@ async def _ratings(storage: Storage, site: Site, now_ms: int, found: Findings) -
     """Elements whose rating over the last 7 days is firmly poor (the overview's rows)."""
     today = _today(site, now_ms)
     period = Period(today - timedelta(days=RATING_DAYS - 1), today, site_timezone(site))
-    rows = (await overview(storage, site, period, sparklines=False)).rows
+    rows = (await overview(storage, site, period)).rows
     for row in rows:
         if row["rating"] != POOR:
             continue

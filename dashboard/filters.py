@@ -69,18 +69,21 @@ def period_cells(
 
 
 async def segment_sparkline_counts(
-    storage: Storage, site: str, first: int, last: int, filters: Filters, weekly: bool
+    storage: Storage,
+    site: str,
+    first: int,
+    last: int,
+    filters: Filters,
+    weekly: bool,
+    elements: Sequence[str] | None = None,
 ) -> list[tuple[str, int, int, int]]:
     """(element, day or week, impressions, clicks) within the segment for days or weeks
-    [first, last]: the sparklines' counts under a segment filter."""
+    [first, last]: the sparklines' counts under a segment filter (of `elements` only, when given)."""
+    args = (filters.segment, filters.kind, filters.variant, filters.page, elements)
     if not weekly:
-        return await storage.segment_days(
-            site, first, last, filters.segment, filters.kind, filters.variant, filters.page
-        )
+        return await storage.segment_days(site, first, last, *args)
     # Weeks run Monday to Sunday (ranges.week_of): from the first week's Monday to the last's Sunday.
-    rows = await storage.segment_days(
-        site, 7 * first - 3, 7 * last + 3, filters.segment, filters.kind, filters.variant, filters.page
-    )
+    rows = await storage.segment_days(site, 7 * first - 3, 7 * last + 3, *args)
     sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     for element, day, impressions, clicks in rows:
         counts = sums[(element, week_of(day))]

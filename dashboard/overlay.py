@@ -117,7 +117,7 @@ async def overlay_numbers(
     """The elements report of the overview and `/api/sites/{site}/elements` (one row per element,
     the same numbers), cut down to what the overlay draws."""
     result = await overview(
-        storage, site, period, "none", Filters(variant=variant), sparklines=False, goal=goal
+        storage, site, period, "none", Filters(variant=variant), goal=goal
     )
     return {
         "site": site.key,

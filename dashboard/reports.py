@@ -143,13 +143,13 @@ async def overview(
     group: str = "none",
     filters: Filters = NO_FILTERS,
     sort: tuple[str, str] = DEFAULT_SORT,
-    sparklines: bool = True,
     goal: str | None = None,
     compare: Period | None = None,
 ) -> Overview:
     """The site overview: one row per element (or element and variant / page), with the
-    change against `compare` (by default the previous period of the same length), a daily CTR
-    sparkline and the funnel for `goal` (by default the site's first goal: `funnel.choose_goal`).
+    change against `compare` (by default the previous period of the same length) and the funnel
+    for `goal` (by default the site's first goal: `funnel.choose_goal`). Sparklines are drawn
+    for the rows shown only: `fill_sparklines`.
 
     Every read comes first, side by side; the statistics over the rows then run in a worker
     thread, so that a site with tens of thousands of elements never holds `POST /e` on the
@@ -187,9 +187,8 @@ async def overview(
         storage.element_cells(site.key, period.hour_from, period.hour_to)
         if filters.kind is not None
         else _nothing(),
-        _sparkline_counts(storage, site, period, filters) if sparklines else _nothing(),
     ]
-    cells, before, funnel, before_conversions, moments, all_cells, spark = await asyncio.gather(*reads)
+    cells, before, funnel, before_conversions, moments, all_cells = await asyncio.gather(*reads)
     rows = await run_in_threadpool(_OverviewRows, site, period, cells, group, filters)
     kinds: dict[str, str] = {}
     missing = [] if segmented else rows.missing(funnel)
@@ -197,7 +196,7 @@ async def overview(
         kinds = await storage.element_kinds(site.key, sorted({key[0] for key in missing}))
     return await run_in_threadpool(
         rows.finish, funnel, before_conversions, missing, kinds, before, per_element, moments, all_cells,
-        spark, sort, goal, [g.name for g in goals],
+        sort, goal, [g.name for g in goals],
     )
 
 
@@ -240,7 +239,6 @@ class _OverviewRows:
         per_element: bool,
         moments: list[Any],
         all_cells: list[dict[str, Any]] | None,
-        spark: tuple[str, list[date], int, int, list[tuple[str, int, int, int]]] | None,
         sort: tuple[str, str],
         goal: str | None,
         goal_names: list[str],
@@ -279,13 +277,7 @@ class _OverviewRows:
                 )
             )
 
-        interval, starts = "day", self.period.dates()
-        if spark is not None:
-            interval, starts = spark[0], spark[1]
-            by_element = _sparkline_values(*spark[2:])
-            empty = [None] * len(starts)
-            for row in rows:
-                row["sparkline"] = by_element.get(row["element"], empty)
+        interval, starts, _, _ = sparkline_axis(self.period)
         _clustered_intervals(moments, rows, group, filters, thresholds, min_impressions)
         sort_rows(rows, *sort, site_rate=site_rate)
         totals = _totals(rows, group)
@@ -369,36 +361,45 @@ def _clustered_intervals(
             row.update(rated(row, row["kind"], thresholds, min_impressions, deff))
 
 
-async def _sparkline_counts(
-    storage: Storage, site: Site, period: Period, filters: Filters
-) -> tuple[str, list[date], int, int, list[tuple[str, int, int, int]]]:
-    """The sparklines' counts: CTR per day (per week beyond a month) for each element. Read from
-    the per-UTC-day (per-week) rollups: exact for a UTC site; for a site in another zone each
-    point is the UTC day of the same date, the one that overlaps the local day most. Weeks run
-    Monday to Sunday and are counted whole. Returns (interval, starts, first bucket, buckets,
-    counts); `_sparkline_values` makes the lines."""
+def sparkline_axis(period: Period) -> tuple[str, list[date], int, int]:
+    """The sparklines' points: (interval, each point's first day, first bucket, buckets). One
+    point per UTC day, or per week (Monday to Sunday, counted whole) beyond a month."""
     first = period.start.toordinal() - EPOCH_ORDINAL
     last = first + period.days - 1
-    args = (filters.kind, filters.variant, filters.page)
-    segmented = filters.segment.active
     if period.days <= MAX_DAILY_SPARKLINE:
-        interval, start, count = "day", first, period.days
-        if segmented:
-            counts = await segment_sparkline_counts(storage, site.key, first, last, filters, weekly=False)
-        else:
-            counts = await storage.element_days(site.key, first, last, *args)
-        starts = [date.fromordinal(EPOCH_ORDINAL + d) for d in range(first, last + 1)]
+        days = [date.fromordinal(EPOCH_ORDINAL + d) for d in range(first, last + 1)]
+        return "day", days, first, period.days
+    start, count = week_of(first), week_of(last) - week_of(first) + 1
+    mondays = [date.fromordinal(EPOCH_ORDINAL + 7 * w - 3) for w in range(start, start + count)]
+    return "week", mondays, start, count
+
+
+async def fill_sparklines(
+    storage: Storage, site: Site, period: Period, filters: Filters, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Set `sparkline` on each of `rows`: its element's CTR per point of `sparkline_axis`, `None`
+    where there were no impressions. Read for these rows' elements only (the page shown, not the
+    thousands behind it), from the per-UTC-day (per-week) rollups: exact for a UTC site; for a
+    site in another zone each point is the UTC day of the same date, the one that overlaps the
+    local day most."""
+    elements = sorted({row["element"] for row in rows})
+    if not elements:
+        return
+    interval, _, start, count = sparkline_axis(period)
+    end = start + count - 1
+    args = (filters.kind, filters.variant, filters.page)
+    if filters.segment.active:
+        counts = await segment_sparkline_counts(
+            storage, site.key, start, end, filters, weekly=interval == "week", elements=elements
+        )
+    elif interval == "day":
+        counts = await storage.element_days(site.key, start, end, *args, elements=elements)
     else:
-        interval, start = "week", week_of(first)
-        count = week_of(last) - start + 1
-        if segmented:
-            counts = await segment_sparkline_counts(
-                storage, site.key, start, week_of(last), filters, weekly=True
-            )
-        else:
-            counts = await storage.element_weeks(site.key, start, week_of(last), *args)
-        starts = [date.fromordinal(EPOCH_ORDINAL + 7 * w - 3) for w in range(start, start + count)]
-    return interval, starts, start, count, counts
+        counts = await storage.element_weeks(site.key, start, end, *args, elements=elements)
+    by_element = _sparkline_values(start, count, counts)
+    empty = [None] * count
+    for row in rows:
+        row["sparkline"] = by_element.get(row["element"], empty)
 
 
 def _sparkline_values(

@@ -202,7 +202,7 @@ async def report(storage: Storage, args: argparse.Namespace, out: TextIO | None 
     period = parse_period(params, site_timezone(site))
     result = await overview(
         storage, site, period, args.group, Filters(args.kind, args.variant, args.page),
-        (args.sort, default_direction(args.sort)), sparklines=False, goal=getattr(args, "goal", None),
+        (args.sort, default_direction(args.sort)), goal=getattr(args, "goal", None),
     )
     payload = {
         "site": site.key, **period_json(period), "group": args.group, "goal": result.goal,

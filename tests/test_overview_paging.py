@@ -49,6 +49,17 @@ def test_search_matches_part_of_a_name_ignoring_case(server: Server, site: str) 
     assert api(server, site, q="nothing-like-this")["total_rows"] == 0
 
 
+def test_sparklines_are_read_for_the_page_asked_for(server: Server, site: str) -> None:
+    """Sparklines are read for the rows shown only (reports.fill_sparklines): the last page's
+    rows get their own lines, the ones 19,998 rows behind the first page."""
+    data = api(server, site, limit=2, offset=ELEMENTS - 2, include="sparkline", period="7d")
+    assert [r["element"] for r in data["elements"]] == ["el-19998", "el-19999"]
+    assert len(data["sparkline_starts"]) == 7
+    for row in data["elements"]:
+        assert row["sparkline"] == [None] * 6 + [0.0]  # seen once today, not clicked
+    assert "sparkline" not in api(server, site, limit=2)["elements"][0]
+
+
 @pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "501"}, {"limit": "ten"}, {"offset": "-1"}])
 def test_bad_paging_is_a_readable_400(server: Server, site: str, params: dict[str, str]) -> None:
     r = server.client.get(f"/api/sites/{site}/elements", params=params, headers=server.auth)

@@ -182,14 +182,14 @@ class Reads:
         kind: str | None = None,
         variant: str | None = None,
         page: str | None = None,
+        elements: Sequence[str] | None = None,
     ) -> list[tuple[str, int, int, int]]:
         """(element, UTC day, impressions, clicks) for [day_from, day_to], in no particular order:
         the overview's sparklines."""
-        conditions, params = ["site = ?", "day >= ?", "day <= ?"], [site, day_from, day_to]
-        for column, value in (("kind", kind), ("variant", variant), ("page", page)):
-            if value is not None:
-                conditions.append(f"{column} = ?")
-                params.append(value)
+        conditions, params = filtered(
+            ["site = ?", "day >= ?", "day <= ?"], [site, day_from, day_to],
+            (("kind", kind), ("variant", variant), ("page", page)), elements,
+        )
         if variant is None and page is None:
             rows = await self.db.fetch(
                 "SELECT element, day, impressions, clicks FROM rollups_element_days "
@@ -214,13 +214,13 @@ class Reads:
         kind: str | None = None,
         variant: str | None = None,
         page: str | None = None,
+        elements: Sequence[str] | None = None,
     ) -> list[tuple[str, int, int, int]]:
         """(element, week, impressions, clicks) for weeks [week_from, week_to]: long sparklines."""
-        conditions, params = ["site = ?", "week >= ?", "week <= ?"], [site, week_from, week_to]
-        for column, value in (("kind", kind), ("variant", variant), ("page", page)):
-            if value is not None:
-                conditions.append(f"{column} = ?")
-                params.append(value)
+        conditions, params = filtered(
+            ["site = ?", "week >= ?", "week <= ?"], [site, week_from, week_to],
+            (("kind", kind), ("variant", variant), ("page", page)), elements,
+        )
         rows = await self.db.fetch(
             "SELECT element, week, CAST(SUM(impressions) AS BIGINT), CAST(SUM(clicks) AS BIGINT) "
             "FROM rollups_weekly "
@@ -321,6 +321,25 @@ class Reads:
     async def last_active_hour(self, site: str) -> int | None:
         rows = await self.db.fetch("SELECT MAX(hour) FROM rollups WHERE site = ?", (site,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def filtered(
+    conditions: list[str],
+    params: list[Any],
+    equal: Sequence[tuple[str, str | None]],
+    elements: Sequence[str] | None = None,
+) -> tuple[list[str], list[Any]]:
+    """`conditions` and `params` with the filters that are set: `column = value` for each of
+    `equal` whose value is not None (column names come from the code, never a request), and a
+    list of elements (an empty list matches none)."""
+    for column, value in equal:
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if elements is not None:
+        conditions.append(f"element IN ({', '.join('?' * len(elements))})" if elements else "0 = 1")
+        params.extend(elements)
+    return conditions, params
 
 
 def _ints(rows: list[Any]) -> list[Any]:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ctrlens.collector.storage.counts import CELL_KEYS, COUNTS
 from ctrlens.collector.storage.database import Connection, Database
+from ctrlens.collector.storage.reads import filtered
 
 SEGMENT_KEY = ("site", "day", "element", "variant", "page", "source", "campaign", "device")
 SEGMENT_COUNTS = ("impressions", "clicks", "total_clicks")
@@ -81,13 +82,16 @@ class BatchSegments:
 
 
 def _where(
-    site: str, day_from: int, day_to: int, filters: Sequence[tuple[str, str | None]]
+    site: str,
+    day_from: int,
+    day_to: int,
+    filters: Sequence[tuple[str, str | None]],
+    elements: Sequence[str] | None = None,
 ) -> tuple[str, list[Any]]:
-    conditions, params = ["site = ?", "day >= ?", "day <= ?"], [site, day_from, day_to]
-    for column, value in filters:
-        if value is not None:
-            conditions.append(f"{column} = ?")  # column names come from SEGMENT_KEY, never a request
-            params.append(value)
+    # Column names come from SEGMENT_KEY, never a request.
+    conditions, params = filtered(
+        ["site = ?", "day >= ?", "day <= ?"], [site, day_from, day_to], filters, elements
+    )
     return " AND ".join(conditions), params
 
 
@@ -136,10 +140,13 @@ class Segments:
         kind: str | None = None,
         variant: str | None = None,
         page: str | None = None,
+        elements: Sequence[str] | None = None,
     ) -> list[tuple[str, int, int, int]]:
-        """(element, UTC day, impressions, clicks) for [day_from, day_to]: sparklines."""
+        """(element, UTC day, impressions, clicks) for [day_from, day_to]: sparklines (of
+        `elements` only, when given)."""
         where, params = _where(
-            site, day_from, day_to, [*segment.items(), ("kind", kind), ("variant", variant), ("page", page)]
+            site, day_from, day_to,
+            [*segment.items(), ("kind", kind), ("variant", variant), ("page", page)], elements,
         )
         rows = await self.db.fetch(
             f"SELECT element, day, SUM(impressions), SUM(clicks) FROM segments WHERE {where} "

@@ -200,9 +200,11 @@ class Storage:
         kind: str | None = None,
         variant: str | None = None,
         page: str | None = None,
+        elements: Sequence[str] | None = None,
     ) -> list[tuple[str, int, int, int]]:
-        """(element, UTC day, impressions, clicks) for [day_from, day_to], in no particular order."""
-        return await self._reads.element_days(site, day_from, day_to, kind, variant, page)
+        """(element, UTC day, impressions, clicks) for [day_from, day_to], in no particular order;
+        of `elements` only, when given."""
+        return await self._reads.element_days(site, day_from, day_to, kind, variant, page, elements)
 
     async def element_weeks(
         self,
@@ -212,9 +214,11 @@ class Storage:
         kind: str | None = None,
         variant: str | None = None,
         page: str | None = None,
+        elements: Sequence[str] | None = None,
     ) -> list[tuple[str, int, int, int]]:
-        """(element, week, impressions, clicks) for weeks [week_from, week_to]."""
-        return await self._reads.element_weeks(site, week_from, week_to, kind, variant, page)
+        """(element, week, impressions, clicks) for weeks [week_from, week_to]; of `elements` only,
+        when given."""
+        return await self._reads.element_weeks(site, week_from, week_to, kind, variant, page, elements)
 
     async def element_hours(
         self,
@@ -272,9 +276,10 @@ class Storage:
         kind: str | None = None,
         variant: str | None = None,
         page: str | None = None,
+        elements: Sequence[str] | None = None,
     ) -> list[tuple[str, int, int, int]]:
         """(element, UTC day, impressions, clicks) within a segment for [day_from, day_to]."""
-        return await self._segments.days(site, day_from, day_to, segment, kind, variant, page)
+        return await self._segments.days(site, day_from, day_to, segment, kind, variant, page, elements)
 
     async def segment_element_days(
         self,

@@ -25,7 +25,14 @@ from ctrlens.dashboard.headline import headline
 from ctrlens.dashboard.negotiation import Rendering
 from ctrlens.dashboard.pages import Answer, Table, page, site_chrome
 from ctrlens.dashboard.paging import Paging
-from ctrlens.dashboard.reports import GROUPS, Overview, element_columns, overview, period_json
+from ctrlens.dashboard.reports import (
+    GROUPS,
+    Overview,
+    element_columns,
+    fill_sparklines,
+    overview,
+    period_json,
+)
 from ctrlens.dashboard.site_settings import rating_settings
 
 
@@ -42,10 +49,7 @@ async def elements(request: Request, rendering: Rendering) -> Answer:
     with_sparklines = request.query_params.get("include") == "sparkline"
     goal = goal_param(request)
     storage = request.app.state.storage
-    report = overview(
-        storage, site, period, group, filters, sort, with_sparklines or rendering == "html", goal,
-        comparison.period,
-    )
+    report = overview(storage, site, period, group, filters, sort, goal, comparison.period)
     notes: list[Any] = []
     dropped: dict[str, int] = {}
     if rendering == "html":
@@ -59,6 +63,8 @@ async def elements(request: Request, rendering: Rendering) -> Answer:
     min_impressions = rating_settings(site)[1]
     paging = Paging(limit, offset, len(result.rows))
     shown = result.rows[offset : offset + limit]
+    if with_sparklines or rendering == "html":
+        await fill_sparklines(storage, site, period, filters, shown)
     data: dict[str, Any] = {
         "site": site.key,
         **period_json(period),
