@@ -60,7 +60,7 @@ def variant_filter(value: str | None) -> str | None:
 #: Device classes the collector records (collector/privacy.py `device_class`).
 DEVICES = ("desktop", "mobile", "tablet")
 #: Rows per overview page, and the most one page may ask for (docs/design.md §4).
-PAGE_ROWS = 100
+PAGE_ROWS = 50
 MAX_PAGE_ROWS = 500
 
 
