@@ -158,13 +158,20 @@ async def overview(
     goal = choose_goal(goal, goals)
     previous = compare or period.previous()
     # Independent reads, run side by side (SQLite has several reader connections).
-    # Per element only (the default view), the previous period comes from narrower rows.
+    # Per element only (the default view), both periods come from the per-element tables, and
+    # the cells (element, variant, page) are read without their counts, for the rows' pages and
+    # the site's variants and pages (storage/reads.py `cell_keys`).
     # Under a source, campaign or device filter the cells come from `segments` (filters.py).
     segmented = filters.segment.active
     per_element = group == "none" and filters.variant is None and filters.page is None and not segmented
     keys = ("element", *GROUP_KEYS[group])
     reads: list[Awaitable[Any]] = [
-        period_cells(storage, site.key, period, filters),
+        storage.element_totals(site.key, period.hour_from, period.hour_to, kind=filters.kind)
+        if per_element
+        else period_cells(storage, site.key, period, filters),
+        storage.cell_keys(site.key, period.hour_from, period.hour_to, kind=filters.kind)
+        if per_element
+        else _nothing(),
         storage.element_totals(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
         if per_element
         else period_cells(storage, site.key, previous, filters),
@@ -184,12 +191,14 @@ async def overview(
             site.key, period.day_from, period.day_to, by_variant=_per_variant(group, filters)
         ),
         # The site's post-click rate counts every element's clicks, whatever the kind filter.
-        storage.element_cells(site.key, period.hour_from, period.hour_to)
-        if filters.kind is not None
-        else _nothing(),
+        _nothing()
+        if filters.kind is None
+        else storage.element_totals(site.key, period.hour_from, period.hour_to)
+        if per_element
+        else storage.element_cells(site.key, period.hour_from, period.hour_to),
     ]
-    cells, before, funnel, before_conversions, moments, all_cells = await asyncio.gather(*reads)
-    rows = await run_in_threadpool(_OverviewRows, site, period, cells, group, filters)
+    cells, cell_keys, before, funnel, before_conversions, moments, all_cells = await asyncio.gather(*reads)
+    rows = await run_in_threadpool(_OverviewRows, site, period, cells, group, filters, cell_keys)
     kinds: dict[str, str] = {}
     missing = [] if segmented else rows.missing(funnel)
     if missing:
@@ -209,20 +218,33 @@ class _OverviewRows:
     rows (the kinds of elements present but never seen). Runs in a worker thread."""
 
     def __init__(
-        self, site: Site, period: Period, cells: list[dict[str, Any]], group: str, filters: Filters
+        self,
+        site: Site,
+        period: Period,
+        cells: list[dict[str, Any]],
+        group: str,
+        filters: Filters,
+        cell_keys: list[tuple[str, str, str]] | None = None,
     ) -> None:
+        """`cells` are (element, variant, page) cells with their counts; or, with `cell_keys`
+        (the per-element view), each element's counts summed, and the cells without counts."""
         self.site, self.period, self.group, self.filters = site, period, group, filters
         self.thresholds, self.min_impressions = rating_settings(site)
-        self.variants = sorted({c["variant"] for c in cells})
-        self.pages = sorted({c["page"] for c in cells})
         self.kept = [c for c in cells if filters.keep(c)]
         self.pages_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
-        for cell in self.kept:
-            self.pages_of[_key(cell, group)].add(cell["page"])
-        self.rows = [
-            element_row(counts, self.thresholds, self.min_impressions)
-            for counts in group_cells(self.kept, group)
-        ]
+        if cell_keys is None:
+            self.variants = sorted({c["variant"] for c in cells})
+            self.pages = sorted({c["page"] for c in cells})
+            for cell in self.kept:
+                self.pages_of[_key(cell, group)].add(cell["page"])
+            sums = group_cells(self.kept, group)
+        else:
+            self.variants = sorted({variant for _, variant, _ in cell_keys})
+            self.pages = sorted({page for _, _, page in cell_keys})
+            for element, _, page in cell_keys:
+                self.pages_of[(element,)].add(page)
+            sums = sorted(self.kept, key=lambda c: c["element"])
+        self.rows = [element_row(counts, self.thresholds, self.min_impressions) for counts in sums]
 
     def missing(self, funnel: FunnelCounts) -> list[tuple[str, ...]]:
         """Keys of elements present in the period but never seen (`_present_only`)."""

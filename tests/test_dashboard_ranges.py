@@ -56,6 +56,17 @@ def test_the_plan_counts_every_hour_of_the_range_exactly_once(a, b):
     assert sum(y - x + 1 for x, y in plan.days) <= 12  # and fewer than two weeks of daily rows
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 40 * 24 * 3600), st.integers(0, 40 * 24 * 3600))
+def test_a_plan_without_subtraction_reads_only_hours_inside_the_range(a, b):
+    """The plan for tests of existence (`impressions > 0` on each row read, no sum)."""
+    plan = plan_range(a, b, subtract_hours=False)
+    first = -(-a // HOUR) * HOUR
+    assert covered_hours(plan) == list(range(first, b, HOUR))
+    assert not plan.subtract
+    assert sum((y - x) // HOUR for x, y in plan.add) <= 46  # at most 23 hours at either end
+
+
 def test_a_utc_range_reads_weeks_and_days_only():
     plan = plan_range(10 * DAY, 40 * DAY)  # days 10..39; weeks start on days 11, 18, 25, 32
     assert plan.weeks == (2, 5) and plan.days == ((10, 10), (39, 39))
@@ -125,6 +136,10 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
                 assert got == {e: tuple(v) for e, v in want.items() if v[0]}, (tz, first, last)
                 totals = await storage.element_totals("range", period.hour_from, period.hour_to)
                 assert {r["element"]: (r["impressions"], r["clicks"]) for r in totals} == got
+                # The cells with impressions in the range, read without their counts.
+                cells = await storage.element_cells("range", period.hour_from, period.hour_to)
+                keys = await storage.cell_keys("range", period.hour_from, period.hour_to)
+                assert sorted(keys) == sorted((c["element"], c["variant"], c["page"]) for c in cells)
         # The daily and weekly tables are the sums of their hours, whatever wrote them.
         daily = await storage.element_days("range", START // DAY, START // DAY + 30)
         per_day: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -146,6 +161,15 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
         assert {h["hour"]: [h["impressions"], h["clicks"]] for h in hours} == {
             hour: v for (e, hour), v in truth.items() if e == "hero"
         }
+        # A cell seen only in hours of a partial UTC day that lie outside the range is not one of
+        # the range's cells, though the day's row has impressions (the plan reads hours inside).
+        lonely = int(datetime(2025, 4, 1, 2, tzinfo=UTC).timestamp())
+        await storage.write(WriteBatch(stored(9999, "lonely", lonely, False, "C", "/x")))
+        period = parse_period({"from": "2025-04-01", "to": "2025-04-02"}, "America/New_York")
+        assert period.hour_from // DAY * DAY <= lonely < period.hour_from
+        keys = await storage.cell_keys("range", period.hour_from, period.hour_to)
+        assert keys and ("lonely", "C", "/x") not in keys
+        assert ("lonely", "C", "/x") in await storage.cell_keys("range", lonely, period.hour_to)
 
 
 # -- periods --------------------------------------------------------------------------------------

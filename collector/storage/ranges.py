@@ -57,7 +57,10 @@ def split_days(first: int, last: int) -> tuple[tuple[int, int] | None, tuple[tup
     return (w0, w1), tuple(days)
 
 
-def plan_range(hour_from: int, hour_to: int) -> RangePlan:
+def plan_range(hour_from: int, hour_to: int, subtract_hours: bool = True) -> RangePlan:
+    """How to read [hour_from, hour_to). Without `subtract_hours`, a partial day is always read as
+    its hours inside the range: every row read then lies inside the range, which a test of
+    existence (`impressions > 0`, no sum) needs."""
     # Rollup rows sit on whole hours; `hour >= x` selects the hours starting at or after x.
     a, b = _ceil_hour(hour_from), _ceil_hour(hour_to)
     if a >= b:
@@ -67,7 +70,7 @@ def plan_range(hour_from: int, hour_to: int) -> RangePlan:
     subtract: list[tuple[int, int]] = []
     if first == last:
         start, end = first * DAY, (first + 1) * DAY
-        if (b - a) <= DAY - (b - a):
+        if (b - a) <= DAY - (b - a) or not subtract_hours:
             return RangePlan(None, (), ((a, b),))
         subtract += [(start, a)] if a > start else []
         subtract += [(b, end)] if b < end else []
@@ -75,14 +78,14 @@ def plan_range(hour_from: int, hour_to: int) -> RangePlan:
     day_from, day_to = first, last
     if a > first * DAY:  # the first day is partial
         inside, outside = (first + 1) * DAY - a, a - first * DAY
-        if inside <= outside:
+        if inside <= outside or not subtract_hours:
             add.append((a, (first + 1) * DAY))
             day_from += 1
         else:
             subtract.append((first * DAY, a))
     if b < (last + 1) * DAY:  # the last day is partial
         inside, outside = b - last * DAY, (last + 1) * DAY - b
-        if inside <= outside:
+        if inside <= outside or not subtract_hours:
             add.append((last * DAY, b))
             day_to -= 1
         else:

@@ -119,43 +119,70 @@ class Reads:
     async def element_totals(
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None
     ) -> list[dict[str, Any]]:
-        """Impressions and clicks per element over [hour_from, hour_to), summed over variants and
-        pages: whole weeks from `rollups_element_weeks` and whole days from `rollups_element_days`
-        (narrow rows, one per element and week or day), the partial days at either end from the
-        hourly rollups."""
+        """Every count (COUNTS) and MAX(kind) per element over [hour_from, hour_to), summed over
+        variants and pages, in element order: whole weeks from `rollups_element_weeks` and whole
+        days from `rollups_element_days` (narrow rows, one per element and week or day), the
+        partial days at either end from the hourly rollups."""
         plan = plan_range(hour_from, hour_to)
         if plan.empty:
             return []
         where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
+        picked = ", ".join(("element", "kind", *COUNTS))
+        negated = ", ".join(("element", "kind", *(f"-{c}" for c in COUNTS)))
         parts: list[str] = []
         params: list[Any] = []
         if plan.weeks:
             parts.append(
-                "SELECT element, impressions, clicks FROM rollups_element_weeks "
-                f"WHERE {where} AND week >= ? AND week <= ?"
+                f"SELECT {picked} FROM rollups_element_weeks WHERE {where} AND week >= ? AND week <= ?"
             )
             params += [*values, *plan.weeks]
         if plan.days:
             ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(plan.days))
-            parts.append(
-                f"SELECT element, impressions, clicks FROM rollups_element_days WHERE {where} AND ({ranges})"
-            )
+            parts.append(f"SELECT {picked} FROM rollups_element_days WHERE {where} AND ({ranges})")
             params += [*values, *(d for r in plan.days for d in r)]
-        for hours, sign in ((plan.add, ""), (plan.subtract, "-")):
+        for hours, select in ((plan.add, picked), (plan.subtract, negated)):
             if hours:
                 ranges = " OR ".join(["(hour >= ? AND hour < ?)"] * len(hours))
-                parts.append(
-                    f"SELECT element, {sign}impressions, {sign}clicks FROM rollups "
-                    f"WHERE {where} AND ({ranges})"
-                )
+                parts.append(f"SELECT {select} FROM rollups WHERE {where} AND ({ranges})")
                 params += [*values, *(h for r in hours for h in r)]
+        # BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC (see _range_rows).
+        sums = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in COUNTS)
         rows = await self.db.fetch(
-            "SELECT element, CAST(SUM(impressions) AS BIGINT), CAST(SUM(clicks) AS BIGINT) "
-            f"FROM ({' UNION ALL '.join(parts)}) AS ranged "
-            "GROUP BY element HAVING SUM(impressions) > 0",
+            f"SELECT element, MAX(kind), {sums} FROM ({' UNION ALL '.join(parts)}) AS ranged "
+            "GROUP BY element HAVING SUM(impressions) > 0 ORDER BY element",
             params,
         )
-        return [{"element": e, "impressions": i, "clicks": c} for e, i, c in _ints(rows)]
+        return [counts_dict(("element",), row) for row in rows]
+
+    async def cell_keys(
+        self, site: str, hour_from: int, hour_to: int, kind: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """The (element, variant, page) cells with impressions in [hour_from, hour_to), without
+        their counts: the overview's per-element rows take their sums from the per-element tables
+        (`element_totals`) and only their pages and the site's variants and pages from here. A
+        test of existence on each row, not a sum, so the plan reads hours inside the range only
+        and the rows need no GROUP BY (a 30-day range at 10M events: 3.5 ms, the summed cells 12)."""
+        plan = plan_range(hour_from, hour_to, subtract_hours=False)
+        if plan.empty:
+            return []
+        where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
+        where += " AND impressions > 0"
+        keys = ", ".join(CELL_KEYS)
+        parts: list[str] = []
+        params: list[Any] = []
+        if plan.weeks:
+            parts.append(f"SELECT {keys} FROM rollups_weekly WHERE {where} AND week >= ? AND week <= ?")
+            params += [*values, *plan.weeks]
+        for first, last in plan.days:
+            parts.append(f"SELECT {keys} FROM rollups_daily WHERE {where} AND day >= ? AND day <= ?")
+            params += [*values, first, last]
+        for start, end in plan.add:
+            parts.append(f"SELECT {keys} FROM rollups WHERE {where} AND hour >= ? AND hour < ?")
+            params += [*values, start, end]
+        # UNION drops the repeats between the parts; a lone part needs DISTINCT.
+        sql = " UNION ".join(parts) if len(parts) > 1 else parts[0].replace("SELECT", "SELECT DISTINCT", 1)
+        rows = await self.db.fetch(sql, params)
+        return [(str(e), str(v), str(p)) for e, v, p in rows]
 
     async def element_counts(
         self,

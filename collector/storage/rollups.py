@@ -13,7 +13,9 @@ The other rollup tables are kept by database TRIGGERS, in the same transaction, 
 triggers on `rollups` keep `rollups_daily` (schema/*/002_daily_rollups.sql), and triggers on
 `rollups_daily` keep `rollups_weekly` (004_weekly_rollups.sql) and `rollups_element_days`
 (005_element_days.sql), and triggers on the per-element daily tables keep their weekly sums
-(`rollups_element_weeks`, `presence_element_weeks`, `goal_element_weeks`: 014_element_weeks.sql).
+(`rollups_element_weeks`, `presence_element_weeks`, `goal_element_weeks`: 014_element_weeks.sql;
+the triggers of `rollups_element_days` and `rollups_element_weeks` carry every count of a cell
+since 015_element_counts.sql).
 
 Every "first time" decision (first impression of an element in a page view, first click,
 first view by a visitor that day) is made by the database (`insert_new`, `set_flags`), so

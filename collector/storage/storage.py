@@ -176,8 +176,16 @@ class Storage:
     async def element_totals(
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None
     ) -> list[dict[str, Any]]:
-        """Impressions and clicks per element over [hour_from, hour_to), summed over variants and pages."""
+        """Every count (counts.COUNTS) and MAX(kind) per element over [hour_from, hour_to), summed
+        over variants and pages, in element order: the keys of `element_counts`' rows, read from the
+        narrow per-element tables."""
         return await self._reads.element_totals(site, hour_from, hour_to, kind)
+
+    async def cell_keys(
+        self, site: str, hour_from: int, hour_to: int, kind: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """The (element, variant, page) cells with impressions in [hour_from, hour_to)."""
+        return await self._reads.cell_keys(site, hour_from, hour_to, kind)
 
     async def element_counts(
         self,
