@@ -140,11 +140,13 @@ async def _silence(storage: Storage, site: Site, hours: int, now_ms: int, found:
     since = current_hour - hours * HOUR  # `hours` whole hours without an impression, at least
     recent = {
         r["element"]: r["impressions"]
-        for r in await storage.element_totals(site.key, since, current_hour + HOUR)
+        for r in await storage.element_totals(site.key, since, current_hour + HOUR, counts=("impressions",))
     }
     before = {
         r["element"]: r["impressions"]
-        for r in await storage.element_totals(site.key, since - HISTORY_DAYS * 86400, since)
+        for r in await storage.element_totals(
+            site.key, since - HISTORY_DAYS * 86400, since, counts=("impressions",)
+        )
     }
     for element, impressions in sorted(before.items()):
         if impressions <= 0 or recent.get(element, 0) > 0:

@@ -172,7 +172,7 @@ async def overview(
         storage.cell_keys(site.key, period.hour_from, period.hour_to, kind=filters.kind)
         if per_element
         else _nothing(),
-        storage.element_totals(site.key, previous.hour_from, previous.hour_to, kind=filters.kind)
+        storage.element_totals(site.key, previous.hour_from, previous.hour_to, filters.kind, _COMPARED)
         if per_element
         else period_cells(storage, site.key, previous, filters),
         FunnelCounts.read(
@@ -193,7 +193,7 @@ async def overview(
         # The site's post-click rate counts every element's clicks, whatever the kind filter.
         _nothing()
         if filters.kind is None
-        else storage.element_totals(site.key, period.hour_from, period.hour_to)
+        else storage.element_totals(site.key, period.hour_from, period.hour_to, counts=("clicks",))
         if per_element
         else storage.element_cells(site.key, period.hour_from, period.hour_to),
     ]
@@ -207,6 +207,10 @@ async def overview(
         rows.finish, funnel, before_conversions, missing, kinds, before, per_element, moments, all_cells,
         sort, goal, [g.name for g in goals],
     )
+
+
+#: The comparison period's counts per element: the change of CTR and the headline's.
+_COMPARED = ("impressions", "clicks")
 
 
 async def _nothing() -> None:

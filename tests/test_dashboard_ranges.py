@@ -136,6 +136,11 @@ async def test_ranges_in_any_zone_match_brute_force(fresh_db: str):
                 assert got == {e: tuple(v) for e, v in want.items() if v[0]}, (tz, first, last)
                 totals = await storage.element_totals("range", period.hour_from, period.hour_to)
                 assert {r["element"]: (r["impressions"], r["clicks"]) for r in totals} == got
+                # Some counts only (impressions always, for the rows kept): the same numbers.
+                narrow = await storage.element_totals(
+                    "range", period.hour_from, period.hour_to, counts=("clicks",)
+                )
+                assert narrow == [{k: r[k] for k in ("element", "kind", "impressions", "clicks")} for r in totals]
                 # The cells with impressions in the range, read without their counts.
                 cells = await storage.element_cells("range", period.hour_from, period.hour_to)
                 keys = await storage.cell_keys("range", period.hour_from, period.hour_to)

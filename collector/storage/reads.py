@@ -117,18 +117,24 @@ class Reads:
         return [(str(e), str(p), str(k)) for e, p, k in rows]
 
     async def element_totals(
-        self, site: str, hour_from: int, hour_to: int, kind: str | None = None
+        self,
+        site: str,
+        hour_from: int,
+        hour_to: int,
+        kind: str | None = None,
+        counts: Sequence[str] = COUNTS,
     ) -> list[dict[str, Any]]:
-        """Every count (COUNTS) and MAX(kind) per element over [hour_from, hour_to), summed over
-        variants and pages, in element order: whole weeks from `rollups_element_weeks` and whole
-        days from `rollups_element_days` (narrow rows, one per element and week or day), the
-        partial days at either end from the hourly rollups."""
+        """`counts` (by default every one of COUNTS; impressions always) and MAX(kind) per element
+        over [hour_from, hour_to), summed over variants and pages, in element order: whole weeks
+        from `rollups_element_weeks` and whole days from `rollups_element_days` (narrow rows, one
+        per element and week or day), the partial days at either end from the hourly rollups."""
+        counts = ("impressions", *(c for c in COUNTS if c in counts and c != "impressions"))
         plan = plan_range(hour_from, hour_to)
         if plan.empty:
             return []
         where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
-        picked = ", ".join(("element", "kind", *COUNTS))
-        negated = ", ".join(("element", "kind", *(f"-{c}" for c in COUNTS)))
+        picked = ", ".join(("element", "kind", *counts))
+        negated = ", ".join(("element", "kind", *(f"-{c}" for c in counts)))
         parts: list[str] = []
         params: list[Any] = []
         if plan.weeks:
@@ -146,13 +152,18 @@ class Reads:
                 parts.append(f"SELECT {select} FROM rollups WHERE {where} AND ({ranges})")
                 params += [*values, *(h for r in hours for h in r)]
         # BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC (see _range_rows).
-        sums = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in COUNTS)
+        sums = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in counts)
         rows = await self.db.fetch(
             f"SELECT element, MAX(kind), {sums} FROM ({' UNION ALL '.join(parts)}) AS ranged "
             "GROUP BY element HAVING SUM(impressions) > 0 ORDER BY element",
             params,
         )
-        return [counts_dict(("element",), row) for row in rows]
+        if counts == COUNTS:
+            return [counts_dict(("element",), row) for row in rows]
+        return [
+            {"element": row[0], "kind": row[1], **{c: int(v) for c, v in zip(counts, row[2:], strict=True)}}
+            for row in rows
+        ]
 
     async def cell_keys(
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None

@@ -15,6 +15,7 @@ from typing import Any
 from ctrlens.collector.events import ELEMENT_TYPES, StoredEvent
 from ctrlens.collector.storage.alerts import AlertChannels, AlertKey, AlertRecord, Alerts
 from ctrlens.collector.storage.annotations import Annotation, Annotations
+from ctrlens.collector.storage.counts import COUNTS
 from ctrlens.collector.storage.database import DAY_MS, Connection, Database
 from ctrlens.collector.storage.funnel import FunnelReads, FunnelWrite
 from ctrlens.collector.storage.goal_moments import GoalMoments, GoalMomentsReads
@@ -174,12 +175,17 @@ class Storage:
         return await self._reads.element_pages(site, day_from, day_to, elements)
 
     async def element_totals(
-        self, site: str, hour_from: int, hour_to: int, kind: str | None = None
+        self,
+        site: str,
+        hour_from: int,
+        hour_to: int,
+        kind: str | None = None,
+        counts: Sequence[str] = COUNTS,
     ) -> list[dict[str, Any]]:
-        """Every count (counts.COUNTS) and MAX(kind) per element over [hour_from, hour_to), summed
-        over variants and pages, in element order: the keys of `element_counts`' rows, read from the
-        narrow per-element tables."""
-        return await self._reads.element_totals(site, hour_from, hour_to, kind)
+        """`counts` (by default every one of counts.COUNTS) and MAX(kind) per element over
+        [hour_from, hour_to), summed over variants and pages, in element order: the keys of
+        `element_counts`' rows, read from the narrow per-element tables."""
+        return await self._reads.element_totals(site, hour_from, hour_to, kind, counts)
 
     async def cell_keys(
         self, site: str, hour_from: int, hour_to: int, kind: str | None = None
