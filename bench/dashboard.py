@@ -314,12 +314,18 @@ def build(db: str, events: int, elements: int, variants: int, days: int, seed: i
                 f"({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
-    # The weekly moments, as moments.py would have kept them beside the daily rows.
+    # The weekly and all-time moments, as moments.py would have kept them beside the daily rows.
     conn.execute(
         "INSERT INTO experiment_moments_weekly (site, week, element, variant, clusters, impressions, clicks, "
         "impressions_sq, clicks_sq, cross_products) SELECT site, (day + 3) / 7, element, variant, "
         "SUM(clusters), SUM(impressions), SUM(clicks), SUM(impressions_sq), SUM(clicks_sq), "
         "SUM(cross_products) FROM experiment_moments GROUP BY site, (day + 3) / 7, element, variant"
+    )
+    conn.execute(
+        "INSERT INTO experiment_moments_total (site, element, variant, clusters, impressions, clicks, "
+        "impressions_sq, clicks_sq, cross_products) SELECT site, element, variant, "
+        "SUM(clusters), SUM(impressions), SUM(clicks), SUM(impressions_sq), SUM(clicks_sq), "
+        "SUM(cross_products) FROM experiment_moments GROUP BY site, element, variant"
     )
     shape = {"events": written["events"], "elements": elements, "variants": variants, "days": days}
     conn.execute("INSERT INTO meta (key, value) VALUES ('bench_shape', ?)", (json.dumps(shape),))

@@ -9,7 +9,9 @@ visitor id and variant.
 
 Kept in the write's transaction (schema/*/013_goal_moments.sql has the tables):
 - `experiment_goal_visitors`, the ledger: K of each visitor-day and goal;
-- `experiment_goal_moments`, per site, goal, UTC day, element and variant: ΣK, ΣK², ΣN·K.
+- `experiment_goal_moments`, per site, goal, UTC day, element and variant: ΣK, ΣK², ΣN·K, and
+  `experiment_goal_moments_total` the same per site, goal, element and variant over all days
+  (schema/*/016_moments_totals.sql), written right after the daily rows with the same amounts.
 Two events change them:
 - `credit` (funnel.py, a batch's new credited conversions): K → K + k adds k to ΣK, (K+k)² − K²
   to ΣK² and N·k to ΣN·K;
@@ -31,6 +33,7 @@ from ctrlens.collector.storage.database import Connection, Database
 LEDGER_KEY = ("site", "day", "visitor", "element", "variant", "goal")
 VISITOR_KEY = ("site", "day", "visitor", "element", "variant")
 MOMENTS_KEY = ("site", "goal", "day", "element", "variant")
+TOTAL_KEY = ("site", "goal", "element", "variant")
 MOMENTS = ("conversions", "conversions_sq", "cross_products")
 #: Most rows per statement: 7 parameters each stays far below both backends' limits.
 CHUNK = 512
@@ -117,8 +120,18 @@ async def raise_impressions(tx: Connection, site: str, raised: dict[VisitorDay, 
 
 
 async def _add_moments(tx: Connection, site: str, moments: dict[MomentsKey, list[int]]) -> None:
-    rows = [(site, *key, *m) for key, m in sorted(moments.items()) if any(m)]
-    await tx.add_counts("experiment_goal_moments", MOMENTS_KEY, MOMENTS, rows)
+    """Add to the daily rows, then the same amounts to the all-time rows of their keys (every key
+    of a daily row written gets its total row, so a total exists exactly where days do)."""
+    written = sorted((key, m) for key, m in moments.items() if any(m))
+    await tx.add_counts("experiment_goal_moments", MOMENTS_KEY, MOMENTS, [(site, *k, *m) for k, m in written])
+    totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (goal, _, element, variant), m in written:
+        total = totals[(goal, element, variant)]
+        total[:] = [a + b for a, b in zip(total, m, strict=True)]
+    await tx.add_counts(
+        "experiment_goal_moments_total", TOTAL_KEY, MOMENTS,
+        [(site, *key, *m) for key, m in sorted(totals.items())],
+    )
 
 
 class GoalMomentsReads:
@@ -130,13 +143,27 @@ class GoalMomentsReads:
     async def of_days(
         self, site: str, goal: str, day_from: int, day_to: int, element: str | None = None
     ) -> list[GoalMoments]:
-        """Per (element, variant) with conversions of `goal` over UTC days [day_from, day_to], sorted."""
+        """Per (element, variant) with conversions of `goal` over UTC days [day_from, day_to], sorted.
+        A range that covers every day with moments of the goal is read from the all-time rows."""
         only = " AND element = ?" if element is not None else ""
+        also = [element] if element is not None else []
+        picked = ", ".join(("element", "variant", *MOMENTS))
+        # `whole`: the range holds the goal's first and last days with moments (two seeks in the
+        # daily key), so it holds all of its daily rows, whose sums the all-time rows are (one
+        # write adds the same amounts to both). Then the all-time rows alone are read, else the
+        # daily rows of the range alone: the same sums, and in one statement, so from one snapshot.
         rows = await self.db.fetch(
-            f"SELECT element, variant, {', '.join(f'CAST(SUM({m}) AS BIGINT)' for m in MOMENTS)} "
-            "FROM experiment_goal_moments "
-            f"WHERE site = ? AND goal = ? AND day >= ? AND day <= ?{only} "
-            "GROUP BY element, variant ORDER BY element, variant",
-            [site, goal, day_from, day_to, *([element] if element is not None else [])],
+            "WITH span (whole) AS ("
+            "SELECT ? <= (SELECT MIN(day) FROM experiment_goal_moments WHERE site = ? AND goal = ?) "
+            "AND ? >= (SELECT MAX(day) FROM experiment_goal_moments WHERE site = ? AND goal = ?)) "
+            f"SELECT element, variant, {', '.join(f'CAST(SUM({m}) AS BIGINT)' for m in MOMENTS)} FROM ("
+            f"SELECT {picked} FROM experiment_goal_moments_total "
+            f"WHERE site = ? AND goal = ?{only} AND (SELECT whole FROM span) "
+            f"UNION ALL SELECT {picked} FROM experiment_goal_moments "
+            f"WHERE site = ? AND goal = ? AND day >= ? AND day <= ?{only} AND NOT (SELECT whole FROM span)"
+            ") AS ranged GROUP BY element, variant ORDER BY element, variant",
+            [day_from, site, goal, day_to, site, goal,  # `span`'s
+             site, goal, *also,  # the all-time rows'
+             site, goal, day_from, day_to, *also],  # the daily rows'
         )
         return [GoalMoments(e, v, *(int(x) for x in rest)) for e, v, *rest in rows]

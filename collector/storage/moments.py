@@ -7,9 +7,11 @@ It needs, per arm, the visitor-days with an impression (clusters) and, over them
 
 Kept in the write's transaction (schema/*/006_experiment_moments.sql has the tables):
 - `experiment_visitors`, the ledger: N and C of each visitor-day;
-- `experiment_moments` (per day) and `experiment_moments_weekly`: when a visitor-day goes from
-  (n, c) to (n′, c′), they gain n′ − n, c′ − c, n′² − n², c′² − c², n′c′ − nc, and one cluster
-  when n goes from 0 to 1 or more.
+- `experiment_moments` (per day), `experiment_moments_weekly` and `experiment_moments_total` (all
+  days, schema/*/016_moments_totals.sql): when a visitor-day goes from (n, c) to (n′, c′), they
+  gain n′ − n, c′ − c, n′² − n², c′² − c², n′c′ − nc, and one cluster when n goes from 0 to 1 or
+  more. Each is written once per batch, in that order and in key order, so concurrent writers
+  lock their rows in one order.
 The ledger is updated by one INSERT … ON CONFLICT DO UPDATE … RETURNING per batch: the database
 adds this batch's counts to the row under its lock and returns the new values, and the old ones
 are the new minus what was added. Two concurrent writers on the same visitor-day therefore see
@@ -22,8 +24,8 @@ goal_moments.py): only then does a rise of n cost a read of the goal ledger, for
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from ctrlens.collector.storage import goal_moments
 from ctrlens.collector.storage.database import DAY, Connection, Database
@@ -32,6 +34,7 @@ from ctrlens.collector.storage.ranges import split_days, week_of
 LEDGER_KEY = ("site", "day", "visitor", "element", "variant")
 MOMENTS_KEY = ("site", "day", "element", "variant")
 WEEKLY_KEY = ("site", "week", "element", "variant")
+TOTAL_KEY = ("site", "element", "variant")
 MOMENTS = ("clusters", "impressions", "clicks", "impressions_sq", "clicks_sq", "cross_products")
 #: Most ledger rows per statement: 7 parameters each stays far below both backends' limits.
 CHUNK = 512
@@ -102,13 +105,24 @@ async def apply(
             m[5] += n1 * c1 - n0 * c0
     rows = [(site, *key, *m) for key, m in sorted(moments.items())]
     await tx.add_counts("experiment_moments", MOMENTS_KEY, MOMENTS, rows)
-    weekly: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0] * len(MOMENTS))
-    for (day, element, variant), m in moments.items():
-        week = weekly[(week_of(day), element, variant)]
-        week[:] = [a + b for a, b in zip(week, m, strict=True)]
-    rows = [(site, *key, *m) for key, m in sorted(weekly.items())]
-    await tx.add_counts("experiment_moments_weekly", WEEKLY_KEY, MOMENTS, rows)
+    weekly = _summed(site, moments, lambda day, element, variant: (week_of(day), element, variant))
+    await tx.add_counts("experiment_moments_weekly", WEEKLY_KEY, MOMENTS, weekly)
+    # Every key of the daily rows gets its total row, so a total exists exactly where days do.
+    totals = _summed(site, moments, lambda day, element, variant: (element, variant))
+    await tx.add_counts("experiment_moments_total", TOTAL_KEY, MOMENTS, totals)
     await goal_moments.raise_impressions(tx, site, converted)
+
+
+def _summed(
+    site: str, moments: dict[tuple[int, str, str], list[int]], key: Callable[[int, str, str], tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The daily moments added up per `key` of (day, element, variant): rows for `add_counts`,
+    `site` first, sorted by key."""
+    summed: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(MOMENTS))
+    for (day, element, variant), m in moments.items():
+        sums = summed[key(day, element, variant)]
+        sums[:] = [a + b for a, b in zip(sums, m, strict=True)]
+    return [(site, *k, *m) for k, m in sorted(summed.items())]
 
 
 def _power_of_two_chunks(keys: list[VisitorDay]) -> list[list[VisitorDay]]:
@@ -151,27 +165,39 @@ class Moments:
     async def of_days(
         self, site: str, day_from: int, day_to: int, element: str | None = None, by_variant: bool = True
     ) -> list[VariantMoments]:
-        """Per (element, variant) with impressions over UTC days [day_from, day_to], sorted: whole
-        weeks from the weekly rows, the days at either end from the daily ones. Without
+        """Per (element, variant) with impressions over UTC days [day_from, day_to], sorted. A range
+        that covers every day with moments of the site is read from the all-time rows; any other
+        from whole weeks of the weekly rows and the days at either end from the daily ones. Without
         `by_variant`, per element (variant ''), summed by the database."""
         if day_to < day_from:
             return []
         weeks, days = split_days(day_from, day_to)
         picked = ", ".join(("element", "variant", *MOMENTS))
         only = " AND element = ?" if element is not None else ""
-        parts, params = [], []
+        also = [element] if element is not None else []
+        # `whole`: the range holds the site's first and last days with moments (two seeks in the
+        # daily key), so it holds all of its daily rows, whose sums the all-time rows are (one
+        # write adds the same amounts to both). Then the all-time rows alone are read, else the
+        # ranged rows alone: the same sums, and in one statement, so from one snapshot of them.
+        params: list[Any] = [day_from, site, day_to, site]  # `span`'s, first in the statement
+        parts = [f"SELECT {picked} FROM experiment_moments_total "
+                 f"WHERE site = ?{only} AND (SELECT whole FROM span)"]
+        params += [site, *also]
+        ranged = " AND NOT (SELECT whole FROM span)"
         if weeks is not None:
             parts.append(f"SELECT {picked} FROM experiment_moments_weekly "
-                         f"WHERE site = ? AND week >= ? AND week <= ?{only}")
-            params += [site, *weeks, *([element] if element is not None else [])]
+                         f"WHERE site = ? AND week >= ? AND week <= ?{only}{ranged}")
+            params += [site, *weeks, *also]
         for first, last in days:
             parts.append(f"SELECT {picked} FROM experiment_moments "
-                         f"WHERE site = ? AND day >= ? AND day <= ?{only}")
-            params += [site, first, last, *([element] if element is not None else [])]
+                         f"WHERE site = ? AND day >= ? AND day <= ?{only}{ranged}")
+            params += [site, first, last, *also]
         sums = ", ".join(f"CAST(SUM({m}) AS BIGINT)" for m in MOMENTS)
         grouped = "element, variant" if by_variant else "element"
         picked = grouped if by_variant else "element, ''"
         rows = await self.db.fetch(
+            "WITH span (whole) AS (SELECT ? <= (SELECT MIN(day) FROM experiment_moments WHERE site = ?) "
+            "AND ? >= (SELECT MAX(day) FROM experiment_moments WHERE site = ?)) "
             f"SELECT {picked}, {sums} FROM ({' UNION ALL '.join(parts)}) AS ranged "
             f"GROUP BY {grouped} HAVING SUM(impressions) > 0 ORDER BY {grouped}",
             params,
