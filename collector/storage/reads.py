@@ -13,7 +13,7 @@ from typing import Any
 
 from ctrlens.collector.storage.counts import CELL_KEYS, COUNTS, GROUP_KEYS, counts_dict, group_cells
 from ctrlens.collector.storage.database import DAY, HOUR, Database
-from ctrlens.collector.storage.ranges import plan_range, split_days, week_of
+from ctrlens.collector.storage.ranges import RangePlan, plan_range, split_days, week_of
 
 # The dashboard (dashboard/reports.py, dashboard/breakdowns.py) and its tests import the pure
 # helpers from here; they live in counts.py, database.py and ranges.py.
@@ -49,21 +49,8 @@ class Reads:
         where = " AND ".join(conditions)
         picked = ", ".join([*keys, "kind", *columns])
         negated = ", ".join([*keys, "kind", *(f"-{c}" for c in columns)])
-        parts: list[str] = []
-        params: list[Any] = []
         # rollups_weekly and rollups_daily are kept from `rollups` by triggers (rollups.py).
-        if plan.weeks:
-            parts.append(f"SELECT {picked} FROM rollups_weekly WHERE {where} AND week >= ? AND week <= ?")
-            params += [*values, *plan.weeks]
-        if plan.days:
-            days = " OR ".join(["(day >= ? AND day <= ?)"] * len(plan.days))
-            parts.append(f"SELECT {picked} FROM rollups_daily WHERE {where} AND ({days})")
-            params += [*values, *(d for r in plan.days for d in r)]
-        for ranges, select in ((plan.add, picked), (plan.subtract, negated)):
-            if ranges:
-                hours = " OR ".join(["(hour >= ? AND hour < ?)"] * len(ranges))
-                parts.append(f"SELECT {select} FROM rollups WHERE {where} AND ({hours})")
-                params += [*values, *(h for r in ranges for h in r)]
+        parts, params = _plan_parts(plan, "rollups_weekly", "rollups_daily", where, values, picked, negated)
         key_list = ", ".join(keys)
         # BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC, decoded in Python on the event loop,
         # a cost that shows at tens of thousands of rows (bench/dashboard.py); ints decode in C.
@@ -135,22 +122,9 @@ class Reads:
         where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
         picked = ", ".join(("element", "kind", *counts))
         negated = ", ".join(("element", "kind", *(f"-{c}" for c in counts)))
-        parts: list[str] = []
-        params: list[Any] = []
-        if plan.weeks:
-            parts.append(
-                f"SELECT {picked} FROM rollups_element_weeks WHERE {where} AND week >= ? AND week <= ?"
-            )
-            params += [*values, *plan.weeks]
-        if plan.days:
-            ranges = " OR ".join(["(day >= ? AND day <= ?)"] * len(plan.days))
-            parts.append(f"SELECT {picked} FROM rollups_element_days WHERE {where} AND ({ranges})")
-            params += [*values, *(d for r in plan.days for d in r)]
-        for hours, select in ((plan.add, picked), (plan.subtract, negated)):
-            if hours:
-                ranges = " OR ".join(["(hour >= ? AND hour < ?)"] * len(hours))
-                parts.append(f"SELECT {select} FROM rollups WHERE {where} AND ({ranges})")
-                params += [*values, *(h for r in hours for h in r)]
+        parts, params = _plan_parts(
+            plan, "rollups_element_weeks", "rollups_element_days", where, values, picked, negated
+        )
         # BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC (see _range_rows).
         sums = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in counts)
         rows = await self.db.fetch(
@@ -179,17 +153,7 @@ class Reads:
         where, values = ("site = ? AND kind = ?", [site, kind]) if kind else ("site = ?", [site])
         where += " AND impressions > 0"
         keys = ", ".join(CELL_KEYS)
-        parts: list[str] = []
-        params: list[Any] = []
-        if plan.weeks:
-            parts.append(f"SELECT {keys} FROM rollups_weekly WHERE {where} AND week >= ? AND week <= ?")
-            params += [*values, *plan.weeks]
-        for first, last in plan.days:
-            parts.append(f"SELECT {keys} FROM rollups_daily WHERE {where} AND day >= ? AND day <= ?")
-            params += [*values, first, last]
-        for start, end in plan.add:
-            parts.append(f"SELECT {keys} FROM rollups WHERE {where} AND hour >= ? AND hour < ?")
-            params += [*values, start, end]
+        parts, params = _plan_parts(plan, "rollups_weekly", "rollups_daily", where, values, keys)
         # UNION drops the repeats between the parts; a lone part needs DISTINCT.
         sql = " UNION ".join(parts) if len(parts) > 1 else parts[0].replace("SELECT", "SELECT DISTINCT", 1)
         rows = await self.db.fetch(sql, params)
@@ -359,6 +323,36 @@ class Reads:
     async def last_active_hour(self, site: str) -> int | None:
         rows = await self.db.fetch("SELECT MAX(hour) FROM rollups WHERE site = ?", (site,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def _plan_parts(
+    plan: RangePlan,
+    weekly: str,
+    daily: str,
+    where: str,
+    values: Sequence[Any],
+    picked: str,
+    negated: str | None = None,
+) -> tuple[list[str], list[Any]]:
+    """The SELECTs of `picked` that read `plan`, each under `where` (with `values`): whole weeks
+    from `weekly`, whole days from `daily`, the hours at either end from the hourly `rollups`;
+    hours to take away read as `negated` (a plan without `subtract_hours` has none)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if plan.weeks:
+        parts.append(f"SELECT {picked} FROM {weekly} WHERE {where} AND week >= ? AND week <= ?")
+        params += [*values, *plan.weeks]
+    if plan.days:
+        days = " OR ".join(["(day >= ? AND day <= ?)"] * len(plan.days))
+        parts.append(f"SELECT {picked} FROM {daily} WHERE {where} AND ({days})")
+        params += [*values, *(d for r in plan.days for d in r)]
+    assert negated is not None or not plan.subtract, "hours to take away need negated columns"
+    for ranges, select in ((plan.add, picked), (plan.subtract, negated)):
+        if ranges:
+            hours = " OR ".join(["(hour >= ? AND hour < ?)"] * len(ranges))
+            parts.append(f"SELECT {select} FROM rollups WHERE {where} AND ({hours})")
+            params += [*values, *(h for r in ranges for h in r)]
+    return parts, params
 
 
 def filtered(
